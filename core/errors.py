@@ -1,0 +1,32 @@
+"""Errors a user can act on.
+
+Every failure caused by input (a missing file, a wrong shape, a bad name) is
+raised as an :class:`EdgeSlimError` carrying the problem and the fix, so the CLI
+prints one line and exits 2, and the GUI shows a message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class EdgeSlimError(Exception):
+    """A problem with the user's input, with the way to fix it."""
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        self.problem = problem.rstrip(".")
+        self.fix = fix.rstrip(".")
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.problem}. {self.fix}." if self.fix else f"{self.problem}."
+
+
+class ModelLoadError(EdgeSlimError):
+    """The model spec or file could not be turned into a model."""
+
+
+class DataError(EdgeSlimError):
+    """The dataset spec or folder could not be turned into a dataset."""
+
+
+class ShapeMismatchError(EdgeSlimError):
+    """The model and the data disagree on input shape or number of classes."""

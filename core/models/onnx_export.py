@@ -1,0 +1,50 @@
+"""Export a PyTorch module to a single-file ONNX model with a dynamic batch."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.errors import EdgeSlimError
+
+OPSET = 18
+
+
+def export_onnx(module: nn.Module, input_shape: tuple[int, int, int], path: Path) -> Path:
+    """Write ``module`` to ``path`` with the dynamo exporter (one file, batch dim dynamic).
+
+    The exporter's own chatter goes to a buffer: our callers report progress
+    themselves and the CLI's ``--json`` output must stay parseable.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module = module.eval()
+    example = torch.randn(2, *input_shape)
+    sink = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (example,),
+                str(path),
+                dynamo=True,
+                external_data=False,
+                opset_version=OPSET,
+                input_names=["input"],
+                output_names=["logits"],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+            )
+    except Exception as exc:  # the exporter raises many types; all mean "cannot export"
+        raise EdgeSlimError(
+            f"could not export the model to ONNX ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+            "check that the model runs on a batch of shape (N, "
+            + ", ".join(map(str, input_shape))
+            + ") and uses only exportable operations",
+        ) from exc
+    return path

@@ -1,0 +1,51 @@
+"""An ONNX file behind an ONNX Runtime session, callable like a module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+
+class OnnxModel:
+    """Runs an ONNX classifier on CPU with ONNX Runtime.
+
+    The session is created lazily and can be rebuilt with another thread count,
+    because latency must be measured at the thread count the user asked for.
+    """
+
+    def __init__(self, path: Path, threads: Optional[int] = None) -> None:
+        self.path = Path(path)
+        self._threads = threads
+        self._session = None
+
+    def session(self, threads: Optional[int] = None):
+        import onnxruntime as ort
+
+        if self._session is None or (threads is not None and threads != self._threads):
+            opts = ort.SessionOptions()
+            if threads is not None:
+                opts.intra_op_num_threads = threads
+                opts.inter_op_num_threads = 1
+                self._threads = threads
+            self._session = ort.InferenceSession(
+                str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        return self._session
+
+    @property
+    def input_name(self) -> str:
+        return self.session().get_inputs()[0].name
+
+    @property
+    def input_dims(self) -> list:
+        """Declared input dims; symbolic ones (a dynamic batch) come back as str."""
+        return list(self.session().get_inputs()[0].shape)
+
+    def run_numpy(self, batch: np.ndarray) -> np.ndarray:
+        return self.session().run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.run_numpy(batch.detach().cpu().numpy()))

@@ -1,0 +1,1 @@
+"""Data files shipped with EdgeSlim (demo model, target profiles, icons)."""
