@@ -30,3 +30,11 @@ class DataError(EdgeSlimError):
 
 class ShapeMismatchError(EdgeSlimError):
     """The model and the data disagree on input shape or number of classes."""
+
+
+class UntrustedPickleError(ModelLoadError):
+    """The file is a full pickle and the user has not said they trust it.
+
+    Its own type so the GUI can ask for the trust confirmation instead of only
+    showing the message.
+    """

@@ -1,0 +1,299 @@
+"""``edgeslim-cli``: the command line over EdgeSlim's core.
+
+Every command has ``--help``. Input problems exit with status 2 and one line
+naming the problem and the fix; unexpected failures exit 1 with one line and
+the path of a log holding the traceback. ``--json`` prints exactly one JSON
+object on stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from core import __version__
+from core.errors import EdgeSlimError
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class StderrProgress:
+    """Progress on stderr: one rewritten line on a terminal, sparse lines otherwise."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self._last_print = 0.0
+        self._last_msg = ""
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        text = f"[{fraction * 100:5.1f}%] {message}"
+        if self.tty:
+            sys.stderr.write("\r" + text[:100].ljust(100))
+            sys.stderr.flush()
+        elif message != self._last_msg and (now - self._last_print > 2.0 or fraction >= 1.0):
+            sys.stderr.write(text + "\n")
+            self._last_print = now
+        self._last_msg = message
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+# --------------------------------------------------------------------------- argument helpers
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        dims = tuple(int(t) for t in text.replace("x", ",").split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) <= 0:
+        raise argparse.ArgumentTypeError(f"expected C,H,W such as 3,224,224, got {text!r}")
+    return dims  # type: ignore[return-value]
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return n
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="demo | torchvision:NAME | a file: state_dict (.pt/.pth, with --arch), "
+        "torch.export program (.pt2), TorchScript (.pt/.ts), full pickle (with --trust), ONNX (.onnx)",
+    )
+    p.add_argument("--arch", help="architecture for a state_dict file, e.g. torchvision:resnet18")
+    p.add_argument("--num-classes", type=_positive, help="number of classes (torchvision:NAME and --arch)")
+    p.add_argument("--weights", help="state_dict file to load into torchvision:NAME")
+    p.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="input shape when the file does not say")
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="allow loading a full pickle (it runs code from the file: only for files you trust)",
+    )
+
+
+def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument(
+        "--data",
+        required=required,
+        metavar="DATA",
+        help="demo | an image folder (one sub-folder per class) | cifar10:PATH | mnist:PATH | fashionmnist:PATH",
+    )
+    p.add_argument("--preset", help="preprocessing preset for image folders: imagenet (default), as-is; rgb32 for MNIST")
+    p.add_argument("--image-size", type=_positive, help="input size for image folders (crop size)")
+
+
+def _load_model(args: argparse.Namespace):
+    from core.models import load_model
+
+    return load_model(
+        args.model,
+        arch=args.arch,
+        num_classes=args.num_classes,
+        weights=args.weights,
+        trust=args.trust,
+        input_shape=args.input_shape,
+    )
+
+
+def _load_data(args: argparse.Namespace):
+    from core.data import load_dataset
+
+    return load_dataset(args.data, preset=args.preset, image_size=args.image_size)
+
+
+def _print_json(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from core import fmt
+    from core.models import inspect_model
+
+    model = _load_model(args)
+    report = inspect_model(model, args.input_shape)
+    if args.json:
+        _print_json({"model": args.model, "name": model.name, "format": model.source_format, **report.to_dict()})
+        return 0
+    total_macs = max(report.total_macs or 0, 1)
+    rows = [
+        [
+            layer.name,
+            layer.type,
+            fmt.shape(layer.output_shape),
+            f"{layer.params:,}",
+            fmt.si(layer.macs) if layer.macs is not None else "—",
+            f"{100 * (layer.macs or 0) / total_macs:5.1f}%",
+        ]
+        for layer in report.layers
+    ]
+    print(f"{model.name}  ({model.source_format}, input {fmt.shape(report.input_shape)})")
+    print(fmt.table(["layer", "type", "output", "params", "MACs", "share"], rows, "llrrrr"))
+    print(f"total: {report.total_params:,} params, {fmt.si(report.total_macs)}MACs")
+    for note in [*model.notes, *report.notes]:
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core import fmt
+    from core.metrics import check_compatible, measure_model
+
+    progress = StderrProgress(enabled=not args.quiet)
+    progress(0.0, "loading model")
+    model = _load_model(args)
+    progress(0.02, "loading data")
+    data = _load_data(args)
+    check_compatible(model, data)
+    from core.jobs import sub_progress
+
+    metrics = measure_model(
+        model, data, batch=args.batch, threads=args.threads, progress=sub_progress(progress, 0.05, 1.0)
+    )
+    progress.done()
+    out = metrics.to_dict()
+    if args.json:
+        _print_json({"model": args.model, "data": args.data, **out})
+        return 0
+    lat = out["latency_ms"]
+    rows = [
+        ["top-1 accuracy", f"{out['accuracy']:.4f}  ({metrics.n_eval} validation images)"],
+        ["top-5 accuracy", "—" if out.get("top5") is None else f"{out['top5']:.4f}"],
+        ["parameters", f"{out['params']:,}  ({out['nonzero_params']:,} non-zero)"],
+        ["MACs", fmt.si(out["macs"])],
+        ["size", f"{fmt.size(out['size_bytes'])}  (zipped {fmt.size(out['zip_bytes'])})"],
+    ]
+    for backend in ("torch", "onnxruntime"):
+        if lat.get(backend) is not None:
+            p90 = (lat.get("p90") or {}).get(backend)
+            rows.append(
+                [f"latency {backend}", f"{lat[backend]:.2f} ms median, {p90:.2f} ms p90 (batch {lat['batch']}, {lat['threads']} threads)"]
+            )
+    print(f"{model.name} on {data.name}")
+    print(fmt.table(["metric", "value"], rows))
+    return 0
+
+
+def cmd_train_demo(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    import core.paths as paths
+    from core.demo import DEMO_TRAIN_CONFIG, train_demo
+
+    out = Path(args.out) if args.out else paths.DEMO_DIR
+    config = replace(DEMO_TRAIN_CONFIG, epochs=args.epochs, seed=args.seed, threads=args.threads)
+    progress = StderrProgress(enabled=not args.quiet)
+    outcome = train_demo(out, config, progress=progress)
+    progress.done()
+    summary = {
+        "weights": str(outcome.weights),
+        "card": str(outcome.card),
+        "val_accuracy": outcome.val_accuracy,
+        "seconds": round(outcome.result.seconds, 1),
+        "epochs": config.epochs,
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        print(
+            f"trained the demo model in {summary['seconds']} s: validation accuracy {outcome.val_accuracy:.4f}\n"
+            f"weights: {outcome.weights}\ncard:    {outcome.card}"
+        )
+    return 0
+
+
+# --------------------------------------------------------------------------- parser and entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgeslim-cli",
+        description="Compress computer-vision models for embedded devices: inspect, evaluate, train the demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgeslim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("inspect", help="per-layer table of a model: type, output shape, params, MACs")
+    _add_model_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("evaluate", help="accuracy, size, MACs and latency (PyTorch and ONNX Runtime) of a model")
+    _add_model_args(p)
+    _add_data_args(p, required=True)
+    p.add_argument("--batch", type=_positive, default=1, help="batch size for latency (default 1)")
+    p.add_argument("--threads", type=_positive, default=2, help="CPU threads for latency (default 2)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train-demo", help="train the shipped demo model on the demo data (about a minute)")
+    p.add_argument("--out", help="folder for the weights and card (default: the app's resources/demo)")
+    p.add_argument("--epochs", type=_positive, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_positive, default=2)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_train_demo)
+    return parser
+
+
+def _fresh_line() -> str:
+    """A newline after a terminal progress line, nothing when stderr is a pipe."""
+    return "\n" if sys.stderr.isatty() else ""
+
+
+def _log_crash() -> Path:
+    log = Path(tempfile.gettempdir()) / "edgeslim-cli-crash.log"
+    log.write_text(traceback.format_exc())
+    return log
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EdgeSlimError as exc:
+        sys.stderr.write(f"{_fresh_line()}edgeslim-cli: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{_fresh_line()}edgeslim-cli: interrupted\n")
+        return 130
+    except Exception as exc:  # last resort: one line, traceback in a log
+        log = _log_crash()
+        sys.stderr.write(
+            f"{_fresh_line()}edgeslim-cli: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f" (details in {log}; please report it)\n"
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""edgeslim-cli: the commands' output, and one clear line with exit 2 for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from core.cli import main
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_clear_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err  # one line, no traceback
+    assert lines[0].startswith("edgeslim-cli: error: ")
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle.lower() in lines[0].lower(), lines[0]
+
+
+def test_every_command_has_help():
+    for cmd in ([], ["inspect"], ["evaluate"], ["train-demo"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "core.cli", *cmd, "--help"], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "usage: edgeslim-cli" in proc.stdout
+
+
+def test_evaluate_demo_json_reports_every_field(capsys):
+    code, out, err = run_cli(capsys, "evaluate", "demo", "--data", "demo", "--json", "--quiet")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["accuracy"] >= 0.97
+    assert report["params"] > 100_000 and report["macs"] > 1_000_000
+    assert report["size_bytes"] > report["params"] * 4 * 0.9  # fp32 weights
+    lat = report["latency_ms"]
+    assert lat["torch"] > 0 and lat["onnxruntime"] > 0
+    assert lat["batch"] == 1 and lat["threads"] == 2
+
+
+def test_inspect_human_table(capsys):
+    code, out, err = run_cli(capsys, "inspect", "demo")
+    assert code == 0, err
+    assert "layer1.0.conv1" in out and "Conv2d" in out
+    assert "total:" in out
+
+
+def test_inspect_mobilenet_totals_match_torchvision(capsys):
+    import torchvision
+
+    code, out, err = run_cli(capsys, "inspect", "torchvision:mobilenet_v3_small", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    expected = sum(p.numel() for p in torchvision.models.mobilenet_v3_small().parameters())
+    assert report["total_params"] == expected
+    assert sum(layer["params"] for layer in report["layers"]) == expected
+    convs = [layer for layer in report["layers"] if layer["type"] == "Conv2d"]
+    assert len(convs) >= 50 and all(layer["macs"] > 0 for layer in convs)
+
+
+def test_missing_model_file(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "inspect", str(tmp_path / "nothere.pt"))
+    assert_clear_error(code, err, "nothere.pt")
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".onnx", ".pt2"])
+def test_corrupt_model_file(capsys, tmp_path, suffix):
+    bad = tmp_path / f"broken{suffix}"
+    bad.write_bytes(b"this is not a model\x00\x01" * 10)
+    code, _, err = run_cli(capsys, "inspect", str(bad))
+    assert_clear_error(code, err, "broken")
+
+
+def test_unknown_architecture_suggests_the_close_name(capsys):
+    code, _, err = run_cli(capsys, "inspect", "torchvision:resnet19")
+    assert_clear_error(code, err, "resnet19", "resnet18")
+
+
+def test_model_input_size_must_match_data(capsys, tmp_path):
+    from core.models.demo_net import DemoResNet
+    from core.models.onnx_export import export_onnx
+
+    model = export_onnx(DemoResNet(), (3, 32, 32), tmp_path / "small.onnx")
+    folder = tmp_path / "photos"
+    for cls in ("cat", "dog"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (300, 260), (40 * i, 90, 200)).save(folder / cls / f"{i}.png")
+    code, _, err = run_cli(capsys, "evaluate", str(model), "--data", str(folder), "--quiet")
+    assert_clear_error(code, err, "32", "224")
+
+
+def test_empty_data_folder(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, "evaluate", "demo", "--data", str(tmp_path / "empty"), "--quiet")
+    assert_clear_error(code, err, "empty")
+
+
+def test_folder_without_images(capsys, tmp_path):
+    folder = tmp_path / "notes"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b").mkdir()
+    (folder / "a" / "readme.txt").write_text("not an image")
+    (folder / "b" / "list.csv").write_text("1,2,3")
+    code, _, err = run_cli(capsys, "evaluate", "demo", "--data", str(folder), "--quiet")
+    assert_clear_error(code, err, "image")
+
+
+def test_bad_argument_value_exits_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "demo", "--data", "demo", "--batch", "zero"])
+    assert info.value.code == 2
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).parent / "edgeslim-cli"
+    proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "edgeslim" in proc.stdout
