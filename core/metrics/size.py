@@ -1,0 +1,149 @@
+"""Parameter counts and on-disk size, raw and zipped.
+
+Unstructured pruning zeroes weights without making tensors smaller, so the raw
+file size does not move; the DEFLATE size (what a zipped download weighs) is
+where it shows. Both are reported so the user sees what sparsity buys.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.models.loaded import LoadedModel
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    total: int
+    nonzero: int
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.nonzero / self.total if self.total else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "sparsity": self.sparsity}
+
+
+@dataclass(frozen=True)
+class SizeInfo:
+    bytes: int  # serialized size: torch.save(state_dict) or the ONNX file
+    zip_bytes: int  # the same bytes after DEFLATE level 9
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _effective_tensors(module: nn.Module, params_only: bool) -> dict[str, torch.Tensor]:
+    """Name -> tensor as the model computes with it.
+
+    ``torch.nn.utils.prune`` keeps ``weight_orig`` plus a ``weight_mask``
+    buffer; the weight actually used is their product. Counting or saving the
+    pair would double the size and hide the zeros, so it is folded here.
+    """
+    source = dict(module.named_parameters()) if params_only else dict(module.state_dict())
+    buffers = dict(module.named_buffers())
+    out: dict[str, torch.Tensor] = {}
+    for name, tensor in source.items():
+        if name.endswith("_mask") and name[: -len("_mask")] + "_orig" in source:
+            continue  # folded into its weight below
+        if name.endswith("_orig"):
+            base = name[: -len("_orig")]
+            mask = buffers.get(base + "_mask")
+            if mask is not None:
+                out[base] = tensor.detach() * mask
+                continue
+        out[name] = tensor.detach()
+    return out
+
+
+def param_counts(module: nn.Module) -> ParamCounts:
+    """Total and non-zero parameters (shared parameters counted once; prune masks applied)."""
+    tensors = _effective_tensors(module, params_only=True).values()
+    return ParamCounts(
+        total=sum(t.numel() for t in tensors),
+        nonzero=sum(int(torch.count_nonzero(t)) for t in tensors),
+    )
+
+
+# ONNX initializers of these types are shapes and axes, not weights.
+_NON_WEIGHT_ONNX_TYPES = {7, 9}  # INT64, BOOL
+
+
+def onnx_param_counts(path: Path) -> ParamCounts:
+    """Total and non-zero weights of an ONNX file, from its initializers.
+
+    These are the deployed graph's weights: an exporter folds BatchNorm into the
+    preceding convolution, so the count can differ slightly from the PyTorch one.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    total = nonzero = 0
+    for init in proto.graph.initializer:
+        if init.data_type in _NON_WEIGHT_ONNX_TYPES:
+            continue
+        array = numpy_helper.to_array(init, base_dir=str(Path(path).parent))
+        total += int(array.size)
+        nonzero += int(np.count_nonzero(array))
+    return ParamCounts(total=total, nonzero=nonzero)
+
+
+def _deflated_size(name: str, data: bytes | None = None, path: Path | None = None) -> int:
+    """Bytes of a one-member zip archive at DEFLATE level 9 (headers included)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        if path is not None:
+            zf.write(path, arcname=name)
+        else:
+            zf.writestr(name, data or b"")
+    return buf.getbuffer().nbytes
+
+
+def state_dict_bytes(module: nn.Module) -> bytes:
+    """What ``torch.save(state_dict)`` writes, with prune masks folded into weights."""
+    state = module.state_dict()
+    if any(k.endswith("_mask") and k[: -len("_mask")] + "_orig" in state for k in state):
+        folded = OrderedDict(_effective_tensors(module, params_only=False))
+        folded._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]
+        state = folded
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
+def serialized_size(model: LoadedModel) -> SizeInfo:
+    """Size of the model as shipped: its state_dict for PyTorch, its file for ONNX."""
+    if model.is_onnx:
+        path = Path(model.runnable.path)  # type: ignore[union-attr]
+        # an ONNX model with external data weighs its .onnx plus the data files beside it
+        files = [path, *_external_data_files(path)]
+        return SizeInfo(
+            bytes=sum(f.stat().st_size for f in files),
+            zip_bytes=sum(_deflated_size(f.name, path=f) for f in files),
+        )
+    data = state_dict_bytes(model.module)
+    return SizeInfo(bytes=len(data), zip_bytes=_deflated_size("model.pt", data=data))
+
+
+def _external_data_files(path: Path) -> list[Path]:
+    """The external-data files an ONNX model refers to (none for single-file models)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    names: set[str] = set()
+    for init in proto.graph.initializer:
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            for entry in init.external_data:
+                if entry.key == "location":
+                    names.add(entry.value)
+    return [path.parent / n for n in sorted(names) if (path.parent / n).is_file()]
