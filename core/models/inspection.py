@@ -1,0 +1,201 @@
+"""Per-layer parameters, MACs and output shapes of a model (``edgeslim-cli inspect``, the model page).
+
+MACs come from PyTorch's own FLOP counter (``torch.utils.flop_counter``) and,
+for ONNX, from onnx-tool; there are no hand-written per-layer formulas, so any
+architecture is covered. Rows always add up to the totals: a container module
+that holds parameters itself (ViT's ``class_token``) or runs ops itself (the
+projections inside ``nn.MultiheadAttention``) gets a row for just that share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from core.errors import ShapeMismatchError
+from core.models.loaded import LoadedModel
+from core.models.spec import first_line
+
+ROOT = "(model)"  # row name for what the top-level module holds or computes itself
+
+
+@dataclass
+class LayerInfo:
+    """One row of the layer table; ``output_shape`` is per sample (no batch dim)."""
+
+    name: str
+    type: str
+    params: int
+    macs: Optional[int]  # None when the backend cannot attribute MACs to layers
+    output_shape: Optional[tuple[int, ...]]
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "params": self.params,
+            "macs": self.macs,
+            "output_shape": list(self.output_shape) if self.output_shape is not None else None,
+        }
+
+
+@dataclass
+class ModelInspection:
+    """A model's layer table and totals for one input shape (C, H, W), batch of one."""
+
+    layers: list[LayerInfo]
+    total_params: int
+    trainable_params: Optional[int]  # None for ONNX (no notion of trainable)
+    total_macs: Optional[int]  # None when it could not be counted (see notes)
+    input_shape: tuple[int, int, int]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "input_shape": list(self.input_shape),
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "total_macs": self.total_macs,
+            "notes": list(self.notes),
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+
+def inspect_model(model: LoadedModel, input_shape: Optional[tuple[int, int, int]] = None) -> ModelInspection:
+    """Layer table and totals of ``model`` for ``input_shape`` (default: the model's own)."""
+    from core.models.load import check_shape
+
+    shape = input_shape if input_shape is not None else model.input_shape
+    if shape is None:
+        raise ShapeMismatchError(
+            f"the input shape of {model.name} is not known (the file does not record it)",
+            "pass --input-shape C,H,W (e.g. --input-shape 3,224,224)",
+        )
+    shape = check_shape(shape)
+    if model.source_format == "pt2" and model.input_shape is not None and tuple(model.input_shape) != shape:
+        raise ShapeMismatchError(
+            f"{model.name} was exported for inputs of shape {tuple(model.input_shape)}, not {shape}",
+            "drop --input-shape, or export the program again for that shape",
+        )
+    if model.is_onnx:
+        from core.models.inspect_onnx import inspect_onnx
+
+        return inspect_onnx(model, shape)
+    from core.models.inspect_graph import inspect_program, inspect_torchscript, is_program
+
+    module = model.module
+    if isinstance(module, torch.jit.ScriptModule):
+        return inspect_torchscript(model.name, module, shape)
+    if is_program(module):
+        return inspect_program(model.name, module, shape)
+    return inspect_module(model.name, module, shape)
+
+
+def shape_error(name: str, shape: tuple[int, ...], exc: BaseException, layer: Optional[str] = None) -> ShapeMismatchError:
+    where = f" at layer {layer}" if layer else ""
+    return ShapeMismatchError(
+        f"{name} does not run on input shape {tuple(shape)}{where} ({type(exc).__name__}: {first_line(exc)})",
+        "pass the input shape the model was built for with --input-shape C,H,W",
+    )
+
+
+def per_sample_shape(out: Any) -> Optional[tuple[int, ...]]:
+    """Shape of the first tensor in a module output, without the batch dim."""
+    if isinstance(out, torch.Tensor):
+        return tuple(int(d) for d in out.shape[1:])
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (list, tuple)):
+        for item in out:
+            found = per_sample_shape(item)
+            if found is not None:
+                return found
+    return None
+
+
+@torch.no_grad()
+def inspect_module(name: str, module: nn.Module, shape: tuple[int, int, int]) -> ModelInspection:
+    """Eager modules: hooks for shapes and the failing layer, the FLOP counter's per-module counts for MACs."""
+    names = {m: n for n, m in module.named_modules()}
+    order: dict[str, int] = {}
+    shapes: dict[str, Optional[tuple[int, ...]]] = {}
+    stack: list[str] = []
+
+    def pre(mod, _inputs):
+        n = names.get(mod, "?")
+        order.setdefault(n, len(order))
+        stack.append(n)
+
+    def post(mod, _inputs, out):
+        shapes[names.get(mod, "?")] = per_sample_shape(out)
+        if stack:
+            stack.pop()
+
+    handles = [m.register_forward_pre_hook(pre) for m in names] + [m.register_forward_hook(post) for m in names]
+    was_training = module.training
+    module.eval()
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # the fused attention kernel of nn.MultiheadAttention in eval mode is invisible to the
+    # FLOP counter; the regular path runs the same math through counted matmuls
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with FlopCounterMode(display=False) as counter:
+            module(torch.zeros(1, *shape))
+    except Exception as exc:
+        failing = next((n for n in reversed(stack) if n), None)
+        raise shape_error(name, shape, exc, failing) from exc
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        for h in handles:
+            h.remove()
+        module.train(was_training)
+
+    counts = counter.get_flop_counts()
+    root = type(module).__name__
+
+    def flops(qualname: str) -> int:
+        return int(sum(counts.get(f"{root}.{qualname}" if qualname else root, {}).values()))
+
+    def reached(qualname: str, mod: nn.Module) -> int:
+        """FLOPs under a module; for a container never called itself (a ModuleList the parent
+        loops over) that is what its children ran."""
+        if qualname in order:
+            return flops(qualname)
+        prefix = f"{qualname}." if qualname else ""
+        return sum(reached(prefix + c, child) for c, child in mod.named_children())
+
+    rows = []
+    for qualname, mod in module.named_modules():
+        children = list(mod.named_children())
+        own_params = sum(p.numel() for p in mod.parameters(recurse=False))
+        prefix = f"{qualname}." if qualname else ""
+        own_flops = flops(qualname) - sum(reached(prefix + c, child) for c, child in children) if qualname in order else 0
+        ran = qualname in shapes
+        keep = (own_params or own_flops or ran) if not children else (own_params or own_flops)
+        if not keep:
+            continue
+        rows.append(
+            (
+                order.get(qualname, len(names) + len(rows)),
+                LayerInfo(qualname or ROOT, type(mod).__name__, int(own_params), max(own_flops, 0) // 2, shapes.get(qualname)),
+            )
+        )
+    layers = [row for _, row in sorted(rows, key=lambda r: r[0])]
+    notes = []
+    if any(layer.output_shape is None for layer in layers):
+        notes.append(
+            "layers without an output shape were not called for this input: auxiliary heads are skipped in eval mode, "
+            "and some parents use a child's weights directly (attention's out_proj), so the MACs sit on the parent's row"
+        )
+    return ModelInspection(
+        layers=layers,
+        total_params=sum(p.numel() for p in module.parameters()),
+        trainable_params=sum(p.numel() for p in module.parameters() if p.requires_grad),
+        total_macs=int(counter.get_total_flops()) // 2,
+        input_shape=shape,
+        notes=notes,
+    )

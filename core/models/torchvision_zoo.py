@@ -1,0 +1,85 @@
+"""torchvision classification architectures by name, always randomly initialised.
+
+Pretrained weights are never downloaded: EdgeSlim runs offline, so trained
+weights come from the user as a state_dict file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from core.errors import ModelLoadError
+
+DEFAULT_INPUT_SHAPE = (3, 224, 224)
+# architectures whose stem or fixed-size layers want another resolution
+INPUT_SHAPES = {"inception_v3": (3, 299, 299)}
+LIST_HINT = "python -c \"import torchvision; print(torchvision.models.list_models(module=torchvision.models))\""
+
+
+@lru_cache(maxsize=1)
+def classification_models() -> tuple[str, ...]:
+    """Names of torchvision's classification models (detection/segmentation live in submodules)."""
+    import torchvision
+
+    return tuple(torchvision.models.list_models(module=torchvision.models))
+
+
+def check_name(name: str) -> str:
+    """``name`` if torchvision has it (case-insensitive), else an error with close matches."""
+    names = classification_models()
+    if name in names:
+        return name
+    by_lower = {n.lower(): n for n in names}
+    if name.lower() in by_lower:
+        return by_lower[name.lower()]
+    close = difflib.get_close_matches(name.lower(), names, n=4, cutoff=0.5)
+    hint = f"did you mean {', '.join('torchvision:' + c for c in close)}? " if close else ""
+    raise ModelLoadError(
+        f"torchvision has no classification model named `{name}`",
+        f"{hint}list the names with: {LIST_HINT}",
+    )
+
+
+def input_shape_for(name: str) -> tuple[int, int, int]:
+    return INPUT_SHAPES.get(name, DEFAULT_INPUT_SHAPE)
+
+
+def build(name: str, num_classes: int = 1000, device: str | torch.device | None = None) -> nn.Module:
+    """A randomly initialised ``name`` with a ``num_classes``-way head, in eval mode."""
+    import torchvision
+
+    name = check_name(name)
+    if num_classes < 1:
+        raise ModelLoadError(f"num_classes must be at least 1, got {num_classes}", "pass a positive --num-classes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. googlenet/inception's note about init_weights defaults
+        with torch.device(device or "cpu"):
+            model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+    return model.eval()
+
+
+@lru_cache(maxsize=64)
+def head_keys(name: str) -> tuple[str, ...]:
+    """state_dict keys whose shape depends on ``num_classes`` (the classifier head).
+
+    Found by building the model twice on the meta device (no memory, no init
+    cost) with two class counts and comparing shapes, so it works for every
+    architecture without a table of head names.
+    """
+    a = build(name, 1000, device="meta").state_dict()
+    b = build(name, 7, device="meta").state_dict()
+    return tuple(k for k in a if k in b and a[k].shape != b[k].shape)
+
+
+def num_classes_from_state_dict(name: str, state: dict) -> int | None:
+    """The class count a state_dict for ``name`` was trained with, read off its head weights."""
+    for key in head_keys(name):
+        tensor = state.get(key)
+        if isinstance(tensor, torch.Tensor) and tensor.dim() >= 1:
+            return int(tensor.shape[0])
+    return None
