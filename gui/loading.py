@@ -6,15 +6,35 @@ Kept out of the widgets so they stay thin and so tests can call them directly.
 from __future__ import annotations
 
 import platform
+import threading
 from pathlib import Path
 
 from core.jobs import CancelToken, ProgressFn, check
 
 PREVIEW_SAMPLES = 48
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_engine() -> None:
+    """Import torch and core's engine once, under a lock.
+
+    The window starts before torch is imported; the first jobs then run on
+    several worker threads at once, and two threads importing torch
+    concurrently trip over its circular imports. One lock makes the first
+    import happen on one thread while the others wait.
+    """
+    with _IMPORT_LOCK:
+        import torch  # noqa: F401
+
+        import core.data  # noqa: F401
+        import core.metrics  # noqa: F401
+        import core.models  # noqa: F401
 
 
 def load_model(spec: str, trust: bool, progress: ProgressFn, cancel: CancelToken):
     """LoadedModel and its inspection for ``spec`` (torch is imported here, off the GUI thread)."""
+    progress(0.02, "starting the engine (PyTorch)")
+    import_engine()
     progress(0.05, f"loading {spec}")
     from core.models import inspect_model, load_model as core_load
 
@@ -28,6 +48,8 @@ def load_model(spec: str, trust: bool, progress: ProgressFn, cancel: CancelToken
 
 def load_data(spec: str, progress: ProgressFn, cancel: CancelToken):
     """DatasetBundle, the folder report (image folders) and preview thumbnails."""
+    progress(0.02, "starting the engine (PyTorch)")
+    import_engine()
     progress(0.05, f"loading {spec}")
     from core.data import check_image_folder, load_dataset
 

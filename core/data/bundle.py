@@ -57,6 +57,27 @@ class DatasetBundle:
     def sizes(self) -> dict[str, int]:
         return {s: len(self.split(s)) for s in SPLITS}
 
+    def preview(self, split: str = "val", n: int = 48, seed: int = 0) -> list[tuple["np.ndarray", str]]:
+        """Up to ``n`` samples spread over the split, un-normalised to uint8 H×W×3, with labels."""
+        import numpy as np
+
+        ds = self.split(split)
+        total = len(ds)  # type: ignore[arg-type]
+        if total == 0:
+            return []
+        idx = np.random.default_rng(seed).permutation(total)[:n]
+        mean = np.asarray(self.preprocessing.mean, dtype=np.float32).reshape(-1, 1, 1)
+        std = np.asarray(self.preprocessing.std, dtype=np.float32).reshape(-1, 1, 1)
+        out = []
+        for i in idx:
+            x, y = ds[int(i)]
+            img = x.numpy() * std + mean
+            img = np.clip(img * 255.0, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+            if img.shape[2] == 1:
+                img = np.repeat(img, 3, axis=2)
+            out.append((np.ascontiguousarray(img), self.class_names[int(y)]))
+        return out
+
     def loader(self, split: str, batch_size: int = 64, shuffle: bool = False, seed: int = 0) -> DataLoader:
         import torch
 

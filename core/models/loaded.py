@@ -52,5 +52,9 @@ class LoadedModel:
         if self.is_onnx:
             return self.runnable(batch)
         module = self.module
+        was_training = module.training
         module.eval()
-        return module(batch)
+        try:
+            return module(batch)
+        finally:
+            module.train(was_training)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -42,9 +43,18 @@ def export_onnx(module: nn.Module, input_shape: tuple[int, int, int], path: Path
             )
     except Exception as exc:  # the exporter raises many types; all mean "cannot export"
         raise EdgeSlimError(
-            f"could not export the model to ONNX ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+            f"could not export the model to ONNX ({type(exc).__name__}: {_first_line(exc)})",
             "check that the model runs on a batch of shape (N, "
             + ", ".join(map(str, input_shape))
             + ") and uses only exportable operations",
         ) from exc
     return path
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The exporter's message without its terminal colour codes, one line."""
+    text = _ANSI.sub("", str(exc)).strip()
+    return (text.splitlines()[0] if text else "")[:200]

@@ -10,7 +10,7 @@ from gui.panels.summary import SummaryCard
 from gui.widgets.table import DataTable
 
 FIELDS = ("Name", "Format", "Source", "Input", "Classes", "Parameters", "MACs", "Notes")
-COLUMNS = ("Layer", "Type", "Output shape", "Params", "MACs", "Share of MACs")
+COLUMNS = ("#", "Layer", "Type", "Output shape", "Params", "MACs", "Share of MACs")
 
 
 class ModelPage(QWidget):
@@ -26,7 +26,7 @@ class ModelPage(QWidget):
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
-        self.layers = DataTable(COLUMNS, bar_column=5)
+        self.layers = DataTable(COLUMNS, bar_column=6)
         self.caption = QLabel("Layers")
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
@@ -60,9 +60,10 @@ class ModelPage(QWidget):
         s.set("Notes", "\n".join([*model.notes, *report.notes]) or "—")
         total = max(report.total_macs or 0, 1)
         rows, bars = [], []
-        for layer in report.layers:
+        for i, layer in enumerate(report.layers):
             macs = layer.macs or 0
             rows.append([
+                (str(i + 1), i),
                 (layer.name, layer.name),
                 (layer.type, layer.type),
                 (fmt.shape(layer.output_shape), str(layer.output_shape)),
@@ -71,5 +72,5 @@ class ModelPage(QWidget):
                 (f"{100 * macs / total:.1f} %", macs / total),
             ])
             bars.append(macs / total)
-        self.layers.set_rows(rows, bars, bar_column=5)
+        self.layers.set_rows(rows, bars, bar_column=6)
         self.caption.setText(f"Layers ({len(rows)})")

@@ -81,6 +81,7 @@ class DataTable(QWidget):
                 items.append(item)
             self.model.appendRow(items)
         self.view.setSortingEnabled(True)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.view.resizeColumnsToContents()
 
     def row_count(self) -> int:
