@@ -73,7 +73,13 @@ def check_compatible(model: LoadedModel, data: DatasetBundle) -> tuple[int, int,
     if model.input_shape is not None and tuple(model.input_shape) != data_shape:
         raise ShapeMismatchError(
             f"the model expects {_shape(model.input_shape)} input but the data gives {_shape(data_shape)}",
-            "pick a preset/--image-size that matches, or a model built for this input",
+            "pick a preset/--image-size that matches, or a model built for this input"
+            + (
+                f" (a {model.source_format} model of a size-agnostic architecture can be told "
+                f"--input-shape {','.join(map(str, data_shape))})"
+                if model.source_format in ("torchvision", "state_dict", "demo")
+                else ""
+            ),
         )
     if model.num_classes is not None and model.num_classes != data.num_classes:
         raise _classes_error(model.num_classes, data.num_classes)
