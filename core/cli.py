@@ -155,7 +155,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     ]
     print(f"{model.name}  ({model.source_format}, input {fmt.shape(report.input_shape)})")
     print(fmt.table(["layer", "type", "output", "params", "MACs", "share"], rows, "llrrrr"))
-    print(f"total: {report.total_params:,} params, {fmt.si(report.total_macs)}MACs")
+    print(f"total: {report.total_params:,} params, {fmt.si(report.total_macs)} MACs")
     for note in [*model.notes, *report.notes]:
         print(f"note: {note}")
     return 0
@@ -197,6 +197,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             )
     print(f"{model.name} on {data.name}")
     print(fmt.table(["metric", "value"], rows))
+    for note in [*model.notes, *data.notes, *metrics.notes]:
+        print(f"note: {note}")
     return 0
 
 
