@@ -43,6 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if args.screenshot:
         window.setProperty("headless_errors", True)
+        window.resize(1200, 780)  # the same frame for every screenshot, whatever was saved last time
 
         def snap() -> None:
             nonlocal exit_code

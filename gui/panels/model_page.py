@@ -59,6 +59,7 @@ class ModelPage(QWidget):
         s.set("MACs", fmt.si(report.total_macs) if report.total_macs is not None else "unknown")
         s.set("Notes", "\n".join([*model.notes, *report.notes]) or "—")
         total = max(report.total_macs or 0, 1)
+        biggest = max((layer.macs or 0 for layer in report.layers), default=0) or 1
         rows, bars = [], []
         for i, layer in enumerate(report.layers):
             macs = layer.macs or 0
@@ -71,6 +72,6 @@ class ModelPage(QWidget):
                 (fmt.si(layer.macs) if layer.macs is not None else "—", macs),
                 (f"{100 * macs / total:.1f} %", macs / total),
             ])
-            bars.append(macs / total)
+            bars.append(macs / biggest)  # the heaviest layer fills the cell
         self.layers.set_rows(rows, bars, bar_column=6)
         self.caption.setText(f"Layers ({len(rows)})")

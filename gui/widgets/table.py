@@ -21,7 +21,7 @@ BAR_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 class ShareBarDelegate(QStyledItemDelegate):
-    """Draws a horizontal bar for the 0..1 value stored under ``BAR_ROLE``, then the text."""
+    """Draws a horizontal bar for the 0..1 value stored under ``BAR_ROLE`` (its length), then the text."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         share = index.data(BAR_ROLE)
