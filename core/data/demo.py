@@ -5,11 +5,13 @@ works offline. They are upsampled to 32×32 (bilinear) and repeated on three
 channels so that the same networks that take CIFAR-sized RGB input run on them.
 The split is fixed and stratified: 539 validation images (30 % of each class,
 so one image is 0.19 accuracy points), 179 calibration images and 1,079
-training images.
+training images. The shipped demo model was trained on exactly this split
+(seed 0): changing it would leak validation images into its training set.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -17,30 +19,26 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from core.data.bundle import DatasetBundle, Preprocessing
+from core.data.bundle import DatasetBundle
+from core.data.presets import DEMO_MEAN as MEAN
+from core.data.presets import DEMO_STD as STD
+from core.data.presets import PRESETS
+from core.data.split import stratified_split
+
+__all__ = ["load_demo", "stratified_split", "IndexedTensorDataset", "MEAN", "STD", "PREPROCESSING"]
 
 VAL_FRACTION = 0.30
 CALIB_FRACTION = 0.10
 SIZE = 32
-# Per-channel mean/std of the upsampled digits in [0, 1] (computed once over all 1,797 images).
-MEAN = 0.3053
-STD = 0.3236
-PREPROCESSING = Preprocessing("demo", resize=SIZE, mean=(MEAN,) * 3, std=(STD,) * 3)
+PREPROCESSING = PRESETS["demo"]
 
 
-def stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
-    """Indices per part, each class divided in the given fractions (the rest goes last)."""
-    rng = np.random.default_rng(seed)
-    parts: list[list[int]] = [[] for _ in range(len(fractions) + 1)]
-    for cls in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == cls))
-        start = 0
-        for p, frac in enumerate(fractions):
-            n = int(round(frac * len(idx)))
-            parts[p].extend(idx[start:start + n].tolist())
-            start += n
-        parts[-1].extend(idx[start:].tolist())
-    return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
+class IndexedTensorDataset(TensorDataset):
+    """A TensorDataset that remembers which rows of the full set it holds (to prove splits disjoint)."""
+
+    def __init__(self, indices: np.ndarray, *tensors: torch.Tensor) -> None:
+        super().__init__(*tensors)
+        self.indices = indices
 
 
 @lru_cache(maxsize=1)
@@ -55,14 +53,14 @@ def _images() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @lru_cache(maxsize=4)
-def load_demo(seed: int = 0) -> DatasetBundle:
+def _load_demo(seed: int) -> DatasetBundle:
     x, y = _images()
     x3 = ((x - MEAN) / STD).expand(-1, 3, -1, -1).contiguous()
     val, calib, train = stratified_split(y.numpy(), (VAL_FRACTION, CALIB_FRACTION), seed)
 
-    def part(idx: np.ndarray) -> TensorDataset:
+    def part(idx: np.ndarray) -> IndexedTensorDataset:
         t = torch.from_numpy(idx)
-        return TensorDataset(x3[t], y[t])
+        return IndexedTensorDataset(idx, x3[t], y[t])
 
     return DatasetBundle(
         spec="demo",
@@ -75,3 +73,9 @@ def load_demo(seed: int = 0) -> DatasetBundle:
         preprocessing=PREPROCESSING,
         notes=[],
     )
+
+
+def load_demo(seed: int = 0) -> DatasetBundle:
+    """The demo bundle; tensors are built once per process and shared, the bundle object is fresh."""
+    cached = _load_demo(seed)
+    return replace(cached, class_names=list(cached.class_names), notes=list(cached.notes))
