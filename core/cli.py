@@ -77,10 +77,11 @@ def _positive(text: str) -> int:
     return n
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
+def _add_model_args(p: argparse.ArgumentParser, option: bool = False) -> None:
     p.add_argument(
-        "model",
+        *(("--model",) if option else ("model",)),
         metavar="MODEL",
+        **({"required": True} if option else {}),
         help="demo | torchvision:NAME | a file: state_dict (.pt/.pth, with --arch), "
         "torch.export program (.pt2), TorchScript (.pt/.ts), full pickle (with --trust), ONNX (.onnx)",
     )
@@ -230,13 +231,101 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from core.jobs import sub_progress
+    from core.pipeline.recipe import load_recipe
+    from core.pipeline.runner import RunOptions, run_recipe
+
+    recipe = load_recipe(args.recipe)  # a bad recipe fails here, before any model is loaded
+    recipe.check_order(input_is_onnx=str(args.model).lower().endswith(".onnx"))
+    progress = StderrProgress(enabled=not args.quiet)
+    progress(0.0, "loading model")
+    model = _load_model(args)
+    recipe.check_order(input_is_onnx=model.is_onnx)
+    progress(0.01, "loading data")
+    data = _load_data(args)
+    options = RunOptions(batch=args.batch, threads=args.threads, seed=args.seed, repeats=args.repeats)
+    result = run_recipe(recipe, model, data, Path(args.out), options, progress=sub_progress(progress, 0.02, 1.0))
+    progress.done()
+    out = result.to_dict()
+    if args.json:
+        _print_json({
+            "status": out["status"], "recipe": out["recipe"], "model": args.model, "data": args.data,
+            "baseline": out["baseline"], "final": out["final"], "steps": out["steps"],
+            "artifact": out["artifact"], "artifacts": out["artifacts"], "seconds": out["seconds"],
+        })
+    else:
+        print(run_table(out))
+        for step in out["steps"]:
+            print(f"step {step['index']} {step['technique']}: {step['summary']}")
+            for note in step["notes"]:
+                print(f"  note: {note}")
+        print(f"artifact: {out['artifact']}\nresult:   {out['artifacts'].get('result')}")
+    if result.status == "cancelled":
+        return 130
+    return 0
+
+
+def run_table(out: dict) -> str:
+    """Baseline and every step side by side: accuracy, agreement, size, MACs, latency and the ratios."""
+    from core import fmt
+
+    rows = []
+    stages = [("baseline", out["baseline"])] + [(f"{s['index']}. {s['technique']}", s["metrics"]) for s in out["steps"]]
+    base = out["baseline"] or {}
+    for name, m in stages:
+        if not m:
+            continue
+        lat = (m.get("latency_ms") or {}).get("onnxruntime")
+        r = m.get("ratios") or {}
+        d_acc = None if base.get("accuracy") is None or m.get("accuracy") is None else 100 * (m["accuracy"] - base["accuracy"])
+        rows.append([
+            name,
+            f"{100 * m['accuracy']:.2f} %" if m.get("accuracy") is not None else "—",
+            "—" if d_acc is None or name == "baseline" else f"{d_acc:+.2f}",
+            f"{100 * m['agreement']:.1f} %" if m.get("agreement") is not None else "—",
+            fmt.size(m["size_bytes"]),
+            fmt.size(m["zip_bytes"]),
+            fmt.si(m.get("macs")),
+            f"{lat:.3f} ms" if lat is not None else "—",
+            _x(r.get("size")), _x(r.get("zip")), _x(r.get("macs")), _x(r.get("speedup_onnxruntime")),
+        ])
+    headers = ["stage", "top-1", "Δ pt", "agree", "ONNX file", "zipped", "MACs", "ORT latency", "size ×", "zip ×", "MACs ×", "speed-up"]
+    return fmt.table(headers, rows, "lrrrrrrrrrrr")
+
+
+def _x(v) -> str:
+    return "—" if v is None else f"{v:.2f}×"
+
+
+def cmd_techniques(args: argparse.Namespace) -> int:
+    from core.techniques import all_techniques
+    from core.techniques.base import allowed_text
+
+    items = all_techniques()
+    if args.json:
+        _print_json({"techniques": [
+            {"name": t.name, "family": t.family, "label": t.label, "summary": t.summary, "side": t.side,
+             "params": [{"name": p.name, "kind": p.kind, "default": list(p.default) if isinstance(p.default, tuple) else p.default,
+                         "allowed": allowed_text(p), "label": p.spec.label, "help": p.spec.help} for p in t.params]}
+            for t in items
+        ]})
+        return 0
+    for t in items:
+        print(f"{t.name}  [{t.family}, {t.side}-side]  {t.summary}")
+        for p in t.params:
+            default = list(p.default) if isinstance(p.default, tuple) else p.default
+            print(f"    {p.name} = {default!r:<14} {allowed_text(p)}; {p.spec.help}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser and entry point
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeslim-cli",
-        description="Compress computer-vision models for embedded devices: inspect, evaluate, train the demo.",
+        description="Compress computer-vision models for embedded devices: inspect, evaluate, run recipes, train the demo.",
     )
     parser.add_argument("--version", action="version", version=f"edgeslim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -263,6 +352,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_train_demo)
+
+    p = sub.add_parser("run", help="apply a recipe (TOML) to a model and measure every step against the baseline")
+    p.add_argument("recipe", metavar="RECIPE.toml", help="the recipe; examples in resources/recipes/")
+    _add_model_args(p, option=True)
+    _add_data_args(p, required=True)
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for result.json, the model files and per-step files")
+    p.add_argument("--batch", type=_positive, default=1, help="batch size for latency (default 1)")
+    p.add_argument("--threads", type=_positive, default=2, help="CPU threads for training and latency (default 2)")
+    p.add_argument("--repeats", type=_positive, default=50, help="timed runs per model for latency (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed for training and sampling (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("techniques", help="list the compression techniques and their parameters")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_techniques)
     return parser
 
 

@@ -94,7 +94,7 @@ def _ratio(x: Optional[float], y: Optional[float]) -> Optional[float]:
     return float(x) / float(y) if x is not None and y else None
 
 
-def _ratios(a: ModelMetrics, b: ModelMetrics) -> dict[str, Optional[float]]:
+def ratios_between(a: ModelMetrics, b: ModelMetrics) -> dict[str, Optional[float]]:
     return {
         "size": _ratio(a.size_bytes, b.size_bytes),
         "zip": _ratio(a.zip_bytes, b.zip_bytes),
@@ -120,7 +120,7 @@ def _resolve_shape(model: LoadedModel, data: Optional[DatasetBundle], given: Opt
     return tuple(int(d) for d in shape)  # type: ignore[return-value]
 
 
-def _macs(model: LoadedModel, shape: tuple[int, int, int], notes: list[str]) -> Optional[int]:
+def macs_or_note(model: LoadedModel, shape: tuple[int, int, int], notes: list[str]) -> Optional[int]:
     """MACs of one image; a failure becomes a note, since MACs are informative, not essential."""
     try:
         if model.is_onnx:
@@ -213,7 +213,7 @@ def _measure_all(
         stage_progress("static", i, len(models))(0.0, say(i, "counting parameters and MACs, sizing"))
         counts.append(onnx_param_counts(m.runnable.path) if m.is_onnx else param_counts(m.module))  # type: ignore[union-attr]
         sizes.append(serialized_size(m))
-        macs.append(_macs(m, shape, notes[i]))
+        macs.append(macs_or_note(m, shape, notes[i]))
 
     with tempfile.TemporaryDirectory(prefix="edgeslim-measure-") as tmp:
         folder = Path(workdir) if workdir is not None else Path(tmp)
@@ -358,4 +358,4 @@ def compare_models(
         cancel=cancel,
     )
     agree = agreement(ma.predictions, mb.predictions) if ma.predictions is not None and mb.predictions is not None else None
-    return Comparison(a=ma, b=mb, agreement=agree, ratios=_ratios(ma, mb))
+    return Comparison(a=ma, b=mb, agreement=agree, ratios=ratios_between(ma, mb))

@@ -98,7 +98,7 @@ def onnx_param_counts(path: Path) -> ParamCounts:
     return ParamCounts(total=total, nonzero=nonzero)
 
 
-def _deflated_size(name: str, data: bytes | None = None, path: Path | None = None) -> int:
+def deflated_size(name: str, data: bytes | None = None, path: Path | None = None) -> int:
     """Bytes of a one-member zip archive at DEFLATE level 9 (headers included)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
@@ -129,10 +129,10 @@ def serialized_size(model: LoadedModel) -> SizeInfo:
         files = [path, *_external_data_files(path)]
         return SizeInfo(
             bytes=sum(f.stat().st_size for f in files),
-            zip_bytes=sum(_deflated_size(f.name, path=f) for f in files),
+            zip_bytes=sum(deflated_size(f.name, path=f) for f in files),
         )
     data = state_dict_bytes(model.module)
-    return SizeInfo(bytes=len(data), zip_bytes=_deflated_size("model.pt", data=data))
+    return SizeInfo(bytes=len(data), zip_bytes=deflated_size("model.pt", data=data))
 
 
 def _external_data_files(path: Path) -> list[Path]:

@@ -255,12 +255,16 @@ class TechniqueConfig:
 
     technique_name: ClassVar[str]
 
-    def to_params(self) -> dict:
-        """Parameters that differ from the defaults (what a recipe needs to say)."""
+    def to_params(self, only_changed: bool = False) -> dict:
+        """Parameter values as plain TOML/JSON values (all of them, or those that differ from the defaults).
+
+        Saved recipes carry every value so that a later change of a default
+        does not change what an old recipe does.
+        """
         out = {}
         for info in params_of(type(self)):
             value = getattr(self, info.name)
-            if value != info.default:
+            if not only_changed or value != info.default:
                 out[info.name] = list(value) if isinstance(value, tuple) else value
         return out
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from core.models.exported import ProgramModule
+from core.techniques.prune_unstructured import frozen_sparsity
 from core.techniques.base import StepContext, StepOutcome, TechniqueConfig, TechniqueError, derived, param, technique
 from core.training import TrainConfig, train_classifier
 
@@ -72,7 +73,8 @@ class Finetune(TechniqueConfig):
             epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
             augment=self.augment, seed=ctx.seed, threads=ctx.threads,
         )
-        result = train_classifier(module, ctx.data, config, progress=ctx.progress, cancel=ctx.cancel, loss_fn=loss_fn)
+        with frozen_sparsity(module) as masked:  # pruned zeros stay zero
+            result = train_classifier(module, ctx.data, config, progress=ctx.progress, cancel=ctx.cancel, loss_fn=loss_fn)
         history = [
             {"epoch": h.epoch, "train_loss": round(h.train_loss, 4), "val_accuracy": round(h.val_accuracy, 4)}
             for h in result.history
@@ -81,5 +83,6 @@ class Finetune(TechniqueConfig):
         return StepOutcome(
             model=derived(model, module, suffix="ft"),
             summary=f"fine-tuned {self.epochs} epoch(s){how}: validation accuracy {result.final_val_accuracy:.4f}",
-            extra={"history": history, "seconds": round(result.seconds, 2)},
+            notes=[f"kept the zeros of {len(masked)} sparse layer(s) fixed while training"] if masked else [],
+            extra={"history": history, "seconds": round(result.seconds, 2), "sparse_layers_kept": masked},
         )

@@ -30,7 +30,7 @@ def assert_clear_error(code: int, err: str, *needles: str) -> None:
 
 
 def test_every_command_has_help():
-    for cmd in ([], ["inspect"], ["evaluate"], ["train-demo"]):
+    for cmd in ([], ["inspect"], ["evaluate"], ["train-demo"], ["run"], ["techniques"]):
         proc = subprocess.run(
             [sys.executable, "-m", "core.cli", *cmd, "--help"], capture_output=True, text=True, timeout=120
         )
@@ -128,3 +128,71 @@ def test_console_script_is_installed():
     exe = Path(sys.executable).parent / "edgeslim-cli"
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "edgeslim" in proc.stdout
+
+
+# --------------------------------------------------------------------------- run / techniques
+
+
+def _recipe(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "recipe.toml"
+    path.write_text(text)
+    return path
+
+
+def test_run_demo_json_reports_baseline_final_steps_and_artifact(capsys, tmp_path):
+    recipe = _recipe(tmp_path, 'name = "half-sparse"\n[[step]]\ntechnique = "prune.unstructured"\nsparsity = 0.5\n')
+    code, out, err = run_cli(
+        capsys, "run", str(recipe), "--model", "demo", "--data", "demo", "--out", str(tmp_path / "out"),
+        "--repeats", "5", "--json", "--quiet",
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["status"] == "done"
+    evaluate_keys = {"accuracy", "top5", "params", "nonzero_params", "macs", "size_bytes", "zip_bytes", "latency_ms"}
+    assert evaluate_keys <= set(report["baseline"]) and evaluate_keys <= set(report["final"])
+    assert report["baseline"]["accuracy"] >= 0.97
+    assert report["final"]["nonzero_params"] < 0.6 * report["baseline"]["nonzero_params"]
+    assert [s["technique"] for s in report["steps"]] == ["prune.unstructured"]
+    assert Path(report["artifact"]).is_file() and report["artifact"].endswith(".onnx")
+    assert Path(report["artifacts"]["pt2"]).is_file()
+
+
+def test_run_prints_a_table_without_json(capsys, tmp_path):
+    recipe = _recipe(tmp_path, '[[step]]\ntechnique = "prune.unstructured"\nsparsity = 0.3\n')
+    code, out, err = run_cli(capsys, "run", str(recipe), "--model", "demo", "--data", "demo",
+                             "--out", str(tmp_path / "o"), "--repeats", "3", "--quiet")
+    assert code == 0, err
+    assert "baseline" in out and "1. prune.unstructured" in out and "speed-up" in out
+    assert "zipped" in out  # the honest note about unstructured sparsity
+
+
+@pytest.mark.parametrize(
+    "text, needles",
+    [
+        ('[[step]]\ntechnique = "prune.unstructurd"\n', ["line 2", "prune.unstructured"]),
+        ('[[step]]\ntechnique = "finetune"\nepoch = 3\n', ["line 3", "epochs"]),
+        ('[[step]]\ntechnique = "prune.unstructured"\nsparsity = 2\n', ["line 3", "from 0 to 0.99"]),
+        ('[[step]]\ntechnique = "quantize.static"\n[[step]]\ntechnique = "finetune"\n', ["line 3", "last"]),
+        ("[[step]\n", ["TOML", "line 1"]),
+    ],
+    ids=["technique", "parameter", "range", "order", "syntax"],
+)
+def test_run_rejects_bad_recipes_before_loading_anything(capsys, tmp_path, text, needles):
+    recipe = _recipe(tmp_path, text)
+    code, _, err = run_cli(capsys, "run", str(recipe), "--model", "demo", "--data", "demo", "--out", str(tmp_path / "o"))
+    assert_clear_error(code, err, "recipe.toml", *needles)
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_missing_recipe_file(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", str(tmp_path / "none.toml"), "--model", "demo", "--data", "demo", "--out", str(tmp_path))
+    assert_clear_error(code, err, "no such recipe file")
+
+
+def test_techniques_lists_every_technique_with_parameters(capsys):
+    code, out, err = run_cli(capsys, "techniques", "--json")
+    assert code == 0, err
+    listed = {t["name"]: t for t in json.loads(out)["techniques"]}
+    assert {"prune.structured", "prune.unstructured", "quantize.static", "finetune"} <= set(listed)
+    ratio = next(p for p in listed["prune.structured"]["params"] if p["name"] == "ratio")
+    assert ratio["kind"] == "float" and ratio["help"]
