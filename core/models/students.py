@@ -1,0 +1,141 @@
+"""Lightweight architectures to distil into or train from scratch, adapted to the task at hand.
+
+Every entry is built for the teacher's number of classes and input size. The
+torchvision families are designed for 224×224 ImageNet input and downsample by
+32; on small images (CIFAR-sized, the demo's 32×32) that leaves a 1×1 map after
+a few layers, so for inputs under 96 pixels the stem's stride is set to 1 and
+an initial max-pool is removed (the usual CIFAR adaptation). ``describe`` gives
+params and MACs before anything trains, so the user can choose with numbers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from core.errors import EdgeSlimError
+
+SMALL_INPUT = 96  # below this many pixels on the short side, adapt the stem
+
+
+@dataclass(frozen=True)
+class StudentArch:
+    """One catalogue entry."""
+
+    name: str
+    label: str
+    family: str  # "torchvision" | "demo"
+    tv_name: str = ""  # torchvision builder name
+    width_param: bool = False  # accepts a width multiplier
+    demo_width: int = 0  # channels of a demo-family student's first stage
+
+
+CATALOGUE: dict[str, StudentArch] = {
+    a.name: a
+    for a in (
+        StudentArch("demo_w4", "Demo ResNet, width 4", "demo", demo_width=4),
+        StudentArch("demo_w8", "Demo ResNet, width 8", "demo", demo_width=8),
+        StudentArch("demo_w12", "Demo ResNet, width 12", "demo", demo_width=12),
+        StudentArch("mobilenet_v3_small", "MobileNetV3-Small", "torchvision", "mobilenet_v3_small", width_param=True),
+        StudentArch("mobilenet_v3_large", "MobileNetV3-Large", "torchvision", "mobilenet_v3_large", width_param=True),
+        StudentArch("mobilenet_v2", "MobileNetV2", "torchvision", "mobilenet_v2", width_param=True),
+        StudentArch("shufflenet_v2_x0_5", "ShuffleNetV2 ×0.5", "torchvision", "shufflenet_v2_x0_5"),
+        StudentArch("shufflenet_v2_x1_0", "ShuffleNetV2 ×1.0", "torchvision", "shufflenet_v2_x1_0"),
+        StudentArch("squeezenet1_1", "SqueezeNet 1.1", "torchvision", "squeezenet1_1"),
+        StudentArch("resnet18", "ResNet-18", "torchvision", "resnet18"),
+        StudentArch("efficientnet_b0", "EfficientNet-B0", "torchvision", "efficientnet_b0"),
+    )
+}
+NAMES = tuple(CATALOGUE)
+
+
+def get_arch(name: str) -> StudentArch:
+    if name in CATALOGUE:
+        return CATALOGUE[name]
+    close = difflib.get_close_matches(name, NAMES, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise EdgeSlimError(f"no student architecture named {name!r}", f"{hint}choose one of: {', '.join(NAMES)}")
+
+
+def _adapt_small_input(model: nn.Module) -> list[str]:
+    """Stride-1 stem and no initial max-pool, for inputs under ``SMALL_INPUT`` pixels; returns what changed."""
+    changed = []
+    stem_name, stem = next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), (None, None))
+    if stem is not None and stem.stride != (1, 1):
+        stem.stride = (1, 1)
+        changed.append(f"{stem_name}: stride 2 → 1")
+    for name, m in list(model.named_modules()):
+        if isinstance(m, nn.MaxPool2d):
+            parent_name, _, attr = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, attr, nn.Identity())
+            changed.append(f"{name}: max-pool removed")
+            break  # only the first (stem) pool
+    return changed
+
+
+def build_student(
+    name: str, num_classes: int, input_shape: tuple[int, int, int], width: float = 1.0, seed: int = 0
+) -> tuple[nn.Module, list[str]]:
+    """A freshly initialised student for ``num_classes`` and ``input_shape``, and notes on how it was adapted."""
+    arch = get_arch(name)
+    notes: list[str] = []
+    torch.manual_seed(seed)
+    in_ch, h, w = input_shape
+    if arch.family == "demo":
+        from core.models.demo_net import DemoNetConfig, DemoResNet
+
+        channels = max(2, int(round(arch.demo_width * width)))
+        model: nn.Module = DemoResNet(DemoNetConfig(num_classes=num_classes, width=channels, in_channels=in_ch))
+        if width != 1.0:
+            notes.append(f"width ×{width}: {channels} channels in the first stage")
+        return model.eval(), notes
+    import torchvision
+
+    kwargs = {"width_mult": width} if arch.width_param and width != 1.0 else {}
+    if width != 1.0 and not arch.width_param:
+        raise EdgeSlimError(f"{arch.label} has no width multiplier", "leave width at 1.0, or pick a MobileNet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = torchvision.models.get_model(arch.tv_name, weights=None, num_classes=num_classes, **kwargs)
+    if in_ch != 3:
+        stem_name, stem = next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
+        parent_name, _, attr = stem_name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, attr, nn.Conv2d(in_ch, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=stem.bias is not None))
+        notes.append(f"{stem_name}: {in_ch} input channels")
+    if min(h, w) < SMALL_INPUT:
+        notes += _adapt_small_input(model)
+    if width != 1.0:
+        notes.append(f"width ×{width}")
+    return model.eval(), notes
+
+
+@dataclass(frozen=True)
+class StudentInfo:
+    name: str
+    label: str
+    params: int
+    macs: Optional[int]
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "label": self.label, "params": self.params, "macs": self.macs, "notes": list(self.notes)}
+
+
+def describe(name: str, num_classes: int, input_shape: tuple[int, int, int], width: float = 1.0) -> StudentInfo:
+    """Params and MACs of a student before it trains (what the GUI shows next to the choice)."""
+    from core.models.macs import count_macs
+
+    model, notes = build_student(name, num_classes, input_shape, width)
+    params = sum(p.numel() for p in model.parameters())
+    try:
+        macs: Optional[int] = count_macs(model, input_shape)
+    except Exception:  # a student too deep for a tiny input fails here, and says so at build time
+        macs = None
+    return StudentInfo(name, get_arch(name).label, params, macs, tuple(notes))
