@@ -144,6 +144,7 @@ def run_recipe(
     cancel: Optional[CancelToken] = None,
     on_step: Optional[Callable[[StepRecord], None]] = None,
     on_baseline: Optional[Callable[[Snapshot], None]] = None,
+    on_update: Optional[Callable[[RunResult], None]] = None,
 ) -> RunResult:
     """Apply ``recipe`` to a copy of ``model`` and measure every stage against the baseline.
 
@@ -160,7 +161,13 @@ def run_recipe(
     atomic_write_text(out_dir / "recipe.toml", recipe.to_toml())
     result.artifacts["recipe"] = str(out_dir / "recipe.toml")
     result.artifacts["result"] = str(out_dir / RESULT_NAME)
-    result.save()
+
+    def save() -> None:
+        result.save()
+        if on_update:
+            on_update(result)
+
+    save()
     start = time.perf_counter()
 
     steps = recipe.active_steps
@@ -174,7 +181,7 @@ def run_recipe(
         result.baseline = take_snapshot(
             "baseline", model, data, out_dir / "steps" / "00-baseline", progress=_labelled(sub_progress(progress, edges[0], edges[1]), "baseline"), **measure
         )
-        result.save()
+        save()
         if on_baseline:
             on_baseline(result.baseline)
         current = model if model.is_onnx else derived(model, copy.deepcopy(model.module), suffix="copy")
@@ -200,7 +207,7 @@ def run_recipe(
             )
             record = StepRecord(i, step.technique, step.params(), outcome, snap, seconds)
             result.steps.append(record)
-            result.save()
+            save()
             if on_step:
                 on_step(record)
         snaps = [result.baseline, *(s.snapshot for s in result.steps)]
@@ -221,7 +228,7 @@ def run_recipe(
         raise
     finally:
         result.seconds = time.perf_counter() - start
-        result.save()
+        save()
     progress(1.0, "done" if result.status == "done" else result.status)
     return result
 

@@ -1,0 +1,172 @@
+"""Run a recipe *in a workspace*: a row before it starts, metrics after every step, a final status.
+
+A :class:`RunRequest` is plain data (specs, TOML, options), so the same request
+runs in this process, in a worker process or on a Dask worker, and is what
+``runs resume`` replays. Identical trials — same recipe, same model and data
+content, same options — are found by their key and reused instead of re-run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from core.jobs import CancelToken, Cancelled, ProgressFn
+from core.pipeline.recipe import parse_recipe
+from core.pipeline.runner import RunOptions, RunResult, StepRecord, run_recipe
+from core.store.workspace import RunRow, Workspace
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything needed to (re)run one recipe on one model and dataset."""
+
+    recipe_toml: str
+    model_spec: str
+    data_spec: str
+    load_options: dict = field(default_factory=dict)  # arch, num_classes, weights, trust, input_shape, preset, image_size
+    options: RunOptions = RunOptions()
+    name: str = ""
+    sweep_id: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "options": asdict(self.options)}
+
+    @classmethod
+    def from_row(cls, row: RunRow) -> "RunRequest":
+        return cls(row.recipe_toml, row.model_spec, row.data_spec, dict(row.load_options), RunOptions(**row.options),
+                   row.name, row.sweep_id)
+
+
+def _sha(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_fingerprint(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_fingerprint(model, load_options: dict) -> str:
+    """Content of the model's file when it has one; otherwise the spec (a random-init torchvision model)."""
+    path = getattr(model, "file_path", None)
+    content = file_fingerprint(Path(path)) if path and Path(path).is_file() else None
+    return _sha({"spec": model.spec, "file": content, "options": {k: v for k, v in load_options.items() if v is not None}})
+
+
+def data_fingerprint(data, load_options: dict) -> str:
+    """The demo by name; folders by their files' names, sizes and modification times."""
+    root = Path(str(data.spec).split(":", 1)[-1]).expanduser() if data.spec != "demo" else None
+    listing = None
+    if root is not None and root.exists():
+        listing = sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file())
+    opts = {k: load_options.get(k) for k in ("preset", "image_size")}
+    return _sha({"spec": data.spec, "files": listing, "options": opts, "shape": list(data.input_shape)})
+
+
+def trial_key(recipe_toml: str, model_fp: str, data_fp: str, options: RunOptions) -> str:
+    recipe = parse_recipe(recipe_toml).to_dict()
+    recipe.pop("name", None)  # the same steps under another name are the same trial
+    return _sha({"recipe": recipe, "model": model_fp, "data": data_fp, "options": asdict(options)})
+
+
+def load_inputs(request: RunRequest, cache: Optional[dict] = None):
+    """(model, data) for a request; ``cache`` keeps them across trials of one sweep in one process."""
+    from core.data import load_dataset
+    from core.models import load_model
+
+    lo = request.load_options
+    mkey = ("model", request.model_spec, json.dumps(lo, sort_keys=True, default=str))
+    dkey = ("data", request.data_spec, lo.get("preset"), lo.get("image_size"))
+    if cache is not None and mkey in cache:
+        model = cache[mkey]
+    else:
+        shape = lo.get("input_shape")
+        model = load_model(request.model_spec, arch=lo.get("arch"), num_classes=lo.get("num_classes"), weights=lo.get("weights"),
+                           trust=bool(lo.get("trust")), input_shape=tuple(shape) if shape else None)
+        if cache is not None:
+            cache[mkey] = model
+    if cache is not None and dkey in cache:
+        data = cache[dkey]
+    else:
+        data = load_dataset(request.data_spec, preset=lo.get("preset"), image_size=lo.get("image_size"), seed=0)
+        if cache is not None:
+            cache[dkey] = data
+    return model, data
+
+
+@dataclass
+class Execution:
+    """What :func:`execute_run` did: the stored row, and whether it was reused rather than run."""
+
+    row: RunRow
+    reused: bool = False
+
+
+def execute_run(
+    ws: Workspace,
+    request: RunRequest,
+    *,
+    run_id: Optional[int] = None,
+    reuse: bool = True,
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[CancelToken] = None,
+    on_step: Optional[Callable[[StepRecord], None]] = None,
+    cache: Optional[dict] = None,
+) -> Execution:
+    """Run ``request`` as a stored run (a new row, or ``run_id`` to re-run one); reuse an identical finished trial.
+
+    Input problems (a bad spec, a recipe that cannot run) raise before a row is
+    made; a step that fails marks the row ``failed`` and re-raises.
+    """
+    recipe = parse_recipe(request.recipe_toml, source=request.name or "recipe")
+    model, data = load_inputs(request, cache)
+    recipe.check_order(input_is_onnx=model.is_onnx)
+    model_fp, data_fp = model_fingerprint(model, request.load_options), data_fingerprint(data, request.load_options)
+    key = trial_key(request.recipe_toml, model_fp, data_fp, request.options)
+    if reuse and run_id is None:
+        done = ws.find_done_trial(key)
+        if done is not None:
+            return Execution(done, reused=True)
+    if run_id is None:
+        run_id = ws.create_run(
+            name=request.name or recipe.name, recipe_name=recipe.name, recipe_toml=request.recipe_toml,
+            techniques=[s.technique for s in recipe.active_steps], model_spec=request.model_spec, data_spec=request.data_spec,
+            load_options=request.load_options, options=asdict(request.options), trial_key=key, seed=request.options.seed,
+            model_id=ws.add_model(request.model_spec, model_fp, model.name, {"format": model.source_format}),
+            dataset_id=ws.add_dataset(request.data_spec, data_fp, data.name, {"sizes": data.sizes()}),
+            sweep_id=request.sweep_id,
+        )
+    ws.start_run(run_id)
+    out_dir = ws.run_dir(run_id)
+    try:
+        result: RunResult = run_recipe(
+            recipe, model, data, out_dir, request.options, progress=progress, cancel=cancel, on_step=on_step,
+            on_update=lambda r: ws.record_progress(run_id, r.to_dict()),
+        )
+    except Cancelled:
+        ws.finish_run(run_id, "cancelled", error="cancelled by the user")
+        raise
+    except Exception as exc:
+        ws.finish_run(run_id, "failed", error=str(exc))
+        raise
+    ws.finish_run(run_id, result.status, result.to_dict(), error=result.error)
+    return Execution(ws.get_run(run_id))
+
+
+def resume_run(ws: Workspace, run_id: int, **kwargs: Any) -> Execution:
+    """Run an interrupted (or failed, or cancelled) run again, from its stored request, into the same row."""
+    from core.errors import EdgeSlimError
+
+    row = ws.get_run(run_id)
+    if row.status in ("running", "done"):
+        raise EdgeSlimError(
+            f"run {run_id} is {row.status}", "only interrupted, failed or cancelled runs can be resumed" + ("" if row.status == "running" else "; a finished run can be re-run as a new one")
+        )
+    return execute_run(ws, RunRequest.from_row(row), run_id=run_id, reuse=False, **kwargs)
