@@ -41,6 +41,7 @@ def export_onnx(module: nn.Module, input_shape: tuple[int, int, int], path: Path
                 output_names=["logits"],
                 dynamic_shapes=({0: torch.export.Dim("batch")},),
             )
+        _strip_file(path)
     except Exception as exc:  # the exporter raises many types; all mean "cannot export"
         raise EdgeSlimError(
             f"could not export the model to ONNX ({type(exc).__name__}: {_first_line(exc)})",
@@ -58,3 +59,32 @@ def _first_line(exc: BaseException) -> str:
     """The exporter's message without its terminal colour codes, one line."""
     text = _ANSI.sub("", str(exc)).strip()
     return (text.splitlines()[0] if text else "")[:200]
+
+
+def strip_debug_info(proto) -> int:
+    """Remove what inference never reads and what should not ship; returns the bytes saved.
+
+    The dynamo exporter stores a stack trace and FX text on every node and the
+    ExportedProgram signature on the graph — local source paths included, about
+    50 KB on the demo model. A deployable file carries none of it, and sizes
+    compared across fp32 and compressed models must not count it.
+    """
+    before = proto.ByteSize()
+    graph = proto.graph
+    for node in graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    del graph.metadata_props[:]
+    for value in [*graph.input, *graph.output]:
+        del value.metadata_props[:]
+        value.doc_string = ""
+    graph.doc_string = ""
+    return before - proto.ByteSize()
+
+
+def _strip_file(path: Path) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    if strip_debug_info(proto):
+        onnx.save(proto, str(path))
