@@ -245,14 +245,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress(0.01, "loading data")
     data = _load_data(args)
     options = RunOptions(batch=args.batch, threads=args.threads, seed=args.seed, repeats=args.repeats)
-    result = run_recipe(recipe, model, data, Path(args.out), options, progress=sub_progress(progress, 0.02, 1.0))
+    run_id = None
+    if args.workspace is not None:
+        from core.store.execute import RunRequest, execute_run
+        from core.store.workspace import Workspace
+
+        with Workspace(args.workspace or _default_ws()) as ws:
+            request = RunRequest(recipe.to_toml(), args.model, args.data, load_options(args), options, recipe.name)
+            done = execute_run(ws, request, progress=sub_progress(progress, 0.02, 1.0), reuse=not args.no_reuse,
+                               cache={("model", args.model, _lo_key(args)): model, ("data", args.data, args.preset, args.image_size): data})
+            row = done.row
+            run_id = row.id
+            out = {"status": row.status, "recipe": recipe.to_dict(), "baseline": row.baseline, "final": row.final,
+                   "steps": row.steps, "artifact": row.artifacts.get("onnx") or row.artifacts.get("pt2"),
+                   "artifacts": row.artifacts, "seconds": row.seconds, "reused": done.reused}
+            status = row.status
+    else:
+        if not args.out:
+            raise EdgeSlimError("run needs --out DIR or --workspace", "pass --out DIR for the result files, or --workspace to store the run")
+        result = run_recipe(recipe, model, data, Path(args.out), options, progress=sub_progress(progress, 0.02, 1.0))
+        out = result.to_dict()
+        status = result.status
     progress.done()
-    out = result.to_dict()
     if args.json:
         _print_json({
             "status": out["status"], "recipe": out["recipe"], "model": args.model, "data": args.data,
             "baseline": out["baseline"], "final": out["final"], "steps": out["steps"],
             "artifact": out["artifact"], "artifacts": out["artifacts"], "seconds": out["seconds"],
+            **({"run_id": run_id, "reused": out.get("reused", False)} if run_id is not None else {}),
         })
     else:
         print(run_table(out))
@@ -261,9 +281,30 @@ def cmd_run(args: argparse.Namespace) -> int:
             for note in step["notes"]:
                 print(f"  note: {note}")
         print(f"artifact: {out['artifact']}\nresult:   {out['artifacts'].get('result')}")
-    if result.status == "cancelled":
+        if run_id is not None:
+            print(f"stored as run {run_id}" + (" (an identical finished run, reused)" if out.get("reused") else ""))
+    if status == "cancelled":
         return 130
     return 0
+
+
+def load_options(args: argparse.Namespace) -> dict:
+    """How the model and data were asked for, as stored with a run (so it can be replayed)."""
+    shape = getattr(args, "input_shape", None)
+    return {
+        "arch": args.arch, "num_classes": args.num_classes, "weights": args.weights, "trust": bool(args.trust),
+        "input_shape": list(shape) if shape else None, "preset": args.preset, "image_size": args.image_size,
+    }
+
+
+def _lo_key(args: argparse.Namespace) -> str:
+    return json.dumps(load_options(args), sort_keys=True, default=str)
+
+
+def _default_ws() -> Path:
+    from core.store.workspace import default_workspace
+
+    return default_workspace()
 
 
 def run_table(out: dict) -> str:
@@ -357,7 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", metavar="RECIPE.toml", help="the recipe; examples in resources/recipes/")
     _add_model_args(p, option=True)
     _add_data_args(p, required=True)
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for result.json, the model files and per-step files")
+    p.add_argument("--out", metavar="DIR", help="folder for result.json, the model files and per-step files")
+    p.add_argument("--workspace", nargs="?", const="", metavar="W",
+                   help="store the run in workspace W (the default workspace when W is left out); identical runs are reused")
+    p.add_argument("--no-reuse", action="store_true", help="with --workspace: run even if an identical run is stored")
     p.add_argument("--batch", type=_positive, default=1, help="batch size for latency (default 1)")
     p.add_argument("--threads", type=_positive, default=2, help="CPU threads for training and latency (default 2)")
     p.add_argument("--repeats", type=_positive, default=50, help="timed runs per model for latency (default 50)")
@@ -369,6 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("techniques", help="list the compression techniques and their parameters")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_techniques)
+
+    from core import cli_runs
+
+    cli_runs.add_commands(sub)
     return parser
 
 
@@ -391,6 +439,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except EdgeSlimError as exc:
         sys.stderr.write(f"{_fresh_line()}edgeslim-cli: error: {exc}\n")
         return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head` and the reader left: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         sys.stderr.write(f"{_fresh_line()}edgeslim-cli: interrupted\n")
         return 130

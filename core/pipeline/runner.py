@@ -27,6 +27,7 @@ from core.jobs import CancelToken, Cancelled, ProgressFn, null_progress, sub_pro
 from core.metrics.compat import check_compatible
 from core.models.loaded import LoadedModel
 from core.pipeline.recipe import Recipe, Step
+from core.metrics.measure import ratios_between
 from core.pipeline.snapshot import Snapshot, take_snapshot, time_snapshots
 from core.techniques.base import ONNX, StepContext, StepOutcome, derived
 
@@ -205,6 +206,12 @@ def run_recipe(
                 label, current, data, folder, baseline=result.baseline,
                 progress=_labelled(sub_progress(progress, split, hi), label), **measure,
             )
+            previous = result.steps[-1].snapshot if result.steps else result.baseline
+            if snap.metrics.macs is None and step.info.side == ONNX and previous is not None and previous.metrics.macs:
+                # quantization changes the arithmetic's precision, not how much of it there is
+                snap.metrics.macs = previous.metrics.macs
+                snap.metrics.notes.append("MACs carried over from before quantization (the counter cannot read this graph's int8 ops)")
+                snap.ratios = ratios_between(result.baseline.metrics, snap.metrics)
             record = StepRecord(i, step.technique, step.params(), outcome, snap, seconds)
             result.steps.append(record)
             save()

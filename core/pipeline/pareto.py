@@ -1,0 +1,129 @@
+"""Pareto fronts and hypervolume over run metrics (accuracy, size, latency, MACs).
+
+A run is on the front when no other run is at least as good on every chosen
+objective and better on one. The hypervolume of a front — the volume it
+dominates up to a reference point — is the single number by which two searches
+(a grid and an Optuna study, say) are compared. Costs are divided by the
+baseline's so that bytes, milliseconds and MACs share one scale, and accuracy
+enters as 1 − accuracy; the reference point is the baseline's cost (1.0) and
+zero accuracy, so only runs that save something count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from core.errors import EdgeSlimError
+
+# objective name -> (how to read it from a metrics dict, direction)
+OBJECTIVES: dict[str, str] = {"accuracy": "max", "size": "min", "latency": "min", "macs": "min", "zip": "min"}
+
+
+def metric(metrics: dict, name: str) -> Optional[float]:
+    """One objective's value from a runner metrics dict (``baseline`` / ``final`` in result.json)."""
+    if not metrics:
+        return None
+    if name == "accuracy":
+        v = metrics.get("accuracy")
+    elif name == "size":
+        v = metrics.get("size_bytes")
+    elif name == "zip":
+        v = metrics.get("zip_bytes")
+    elif name == "macs":
+        v = metrics.get("macs")
+    elif name == "latency":
+        v = (metrics.get("latency_ms") or {}).get("onnxruntime")
+    else:
+        raise EdgeSlimError(f"unknown objective {name!r}", f"use some of: {', '.join(OBJECTIVES)}")
+    return None if v is None else float(v)
+
+
+def check_objectives(names: Sequence[str]) -> list[str]:
+    names = list(names)
+    bad = [n for n in names if n not in OBJECTIVES]
+    if bad:
+        raise EdgeSlimError(f"unknown objective(s) {', '.join(bad)}", f"use two or three of: {', '.join(OBJECTIVES)}")
+    if not 2 <= len(names) <= 3 or len(set(names)) != len(names):
+        raise EdgeSlimError(f"a Pareto front needs two or three different objectives, got {names}", "e.g. --x size --y accuracy")
+    return names
+
+
+def _costs(points: Sequence[dict], names: Sequence[str]) -> np.ndarray:
+    """Rows of minimisation costs (accuracy negated); NaN where a metric is missing."""
+    out = np.full((len(points), len(names)), np.nan)
+    for i, p in enumerate(points):
+        for j, n in enumerate(names):
+            v = metric(p, n)
+            if v is not None:
+                out[i, j] = -v if OBJECTIVES[n] == "max" else v
+    return out
+
+
+def pareto_indices(points: Sequence[dict], objectives: Sequence[str]) -> list[int]:
+    """Indices of the non-dominated points (metrics dicts), ordered by the first objective."""
+    names = check_objectives(objectives)
+    costs = _costs(points, names)
+    valid = [i for i in range(len(points)) if not np.isnan(costs[i]).any()]
+    front = []
+    for i in valid:
+        dominated = any(
+            np.all(costs[j] <= costs[i]) and np.any(costs[j] < costs[i]) for j in valid if j != i
+        )
+        if not dominated:
+            front.append(i)
+    # one point per distinct cost vector (duplicates are the same trade-off)
+    seen, unique = set(), []
+    for i in sorted(front, key=lambda k: tuple(costs[k])):
+        key = tuple(costs[i])
+        if key not in seen:
+            seen.add(key)
+            unique.append(i)
+    return unique
+
+
+@dataclass(frozen=True)
+class FrontSummary:
+    objectives: tuple[str, ...]
+    indices: tuple[int, ...]
+    hypervolume: float
+
+    def to_dict(self) -> dict:
+        return {"objectives": list(self.objectives), "indices": list(self.indices), "hypervolume": self.hypervolume}
+
+
+def normalised_costs(points: Sequence[dict], baseline: dict, objectives: Sequence[str]) -> np.ndarray:
+    """Costs relative to the baseline: x / x_baseline for costs, 1 − accuracy for accuracy."""
+    names = check_objectives(objectives)
+    out = np.full((len(points), len(names)), np.nan)
+    for j, n in enumerate(names):
+        base = metric(baseline, n)
+        for i, p in enumerate(points):
+            v = metric(p, n)
+            if v is None:
+                continue
+            if n == "accuracy":
+                out[i, j] = 1.0 - v
+            elif base:
+                out[i, j] = v / base
+    return out
+
+
+def hypervolume(points: Sequence[dict], baseline: dict, objectives: Sequence[str]) -> float:
+    """Volume dominated by ``points`` in baseline-normalised cost space, up to (1 − 0, 1, 1)."""
+    costs = normalised_costs(points, baseline, objectives)
+    ref = np.array([1.0] * costs.shape[1])
+    keep = ~np.isnan(costs).any(axis=1) & np.all(costs < ref, axis=1)
+    if not keep.any():
+        return 0.0
+    # optuna's exact WFG implementation (the library optuna's own multi-objective tools use)
+    from optuna._hypervolume import compute_hypervolume
+
+    return float(compute_hypervolume(costs[keep], ref))
+
+
+def summarise(points: Sequence[dict], baseline: dict, objectives: Sequence[str]) -> FrontSummary:
+    idx = pareto_indices(points, objectives)
+    return FrontSummary(tuple(objectives), tuple(idx), hypervolume([points[i] for i in idx], baseline, objectives))

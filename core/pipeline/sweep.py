@@ -1,0 +1,351 @@
+"""Sweeps: many variants of one recipe — a grid, or an Optuna multi-objective search — as stored runs.
+
+A sweep file (TOML) names a base recipe and what to vary:
+
+```toml
+name = "prune-grid"
+recipe = "prune50-finetune-int8.toml"      # relative to the sweep file
+mode = "grid"                              # or "optuna"
+[grid]
+"prune.structured.ratio" = [0.2, 0.4, 0.6, 0.8]
+"quantize.static" = ["on", "off"]          # a step switched on or off
+```
+
+```toml
+mode = "optuna"
+trials = 12
+sampler = "nsga2"                          # or "tpe"
+objectives = ["accuracy", "size"]          # accuracy is maximised, the rest minimised
+[search]
+"prune.structured.ratio" = { min = 0.1, max = 0.8 }
+"finetune.epochs" = { min = 1, max = 3 }   # whole numbers: an integer range
+"prune.structured.importance" = ["l1", "taylor"]
+[constraints]
+max_size_bytes = 400000                    # also max_latency_ms, min_accuracy
+```
+
+Each trial is a run in the workspace; finished trials reach ``on_trial`` as
+they complete (in completion order) so plots can update live. Trials identical
+to a finished run are reused. Executors (``core.pipeline.executors``) run the
+same trial function in this process, in a process pool or on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from core.errors import EdgeSlimError
+from core.jobs import CancelToken, Cancelled, ProgressFn, null_progress
+from core.pipeline.pareto import OBJECTIVES, check_objectives, metric, summarise
+from core.pipeline.recipe import Recipe, RecipeError, load_recipe, make_step, parse_recipe, tomllib
+from core.pipeline.runner import RunOptions
+from core.pipeline.trial import TrialResult
+from core.store.execute import RunRequest
+
+if TYPE_CHECKING:
+    from core.pipeline.executors import Executor
+
+ON_OFF = {"on": True, "off": False, True: True, False: False}
+CONSTRAINTS = {"max_size_bytes": ("size", "max"), "max_latency_ms": ("latency", "max"), "min_accuracy": ("accuracy", "min"),
+               "max_macs": ("macs", "max")}
+
+
+class SweepError(EdgeSlimError):
+    """A sweep file that cannot run as written."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One varied setting: ``technique.param`` (a parameter) or ``technique`` (the step on/off)."""
+
+    key: str
+    values: tuple[Any, ...] = ()  # grid values or categorical choices
+    low: Optional[float] = None  # numeric search range
+    high: Optional[float] = None
+    integer: bool = False
+
+    @property
+    def technique(self) -> str:
+        return self.key.rsplit(".", 1)[0] if self.is_param else self.key
+
+    @property
+    def is_param(self) -> bool:
+        from core.techniques import names
+
+        return self.key not in names()
+
+
+@dataclass
+class Sweep:
+    name: str
+    recipe: Recipe
+    mode: str  # grid | optuna
+    axes: list[Axis]
+    trials: int = 0  # optuna only
+    sampler: str = "nsga2"
+    objectives: list[str] = field(default_factory=lambda: ["accuracy", "size"])
+    constraints: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        combos = itertools.product(*(a.values for a in self.axes))
+        return [dict(zip((a.key for a in self.axes), combo)) for combo in combos]
+
+    def size(self) -> int:
+        return len(self.grid_points()) if self.mode == "grid" else self.trials
+
+
+def apply_point(recipe: Recipe, point: dict[str, Any], name: str) -> Recipe:
+    """A copy of ``recipe`` with the point's settings (validated as a recipe would be)."""
+    steps = list(recipe.steps)
+    for key, value in point.items():
+        technique, _, pname = key.rpartition(".")
+        if key in {s.technique for s in steps}:  # a step toggle
+            technique, pname = key, ""
+        idx = next((i for i, s in enumerate(steps) if s.technique == technique), None)
+        if idx is None:
+            raise SweepError(f"{key}: the recipe has no {technique} step", f"add a {technique} step to the recipe, or vary a technique it has")
+        step = steps[idx]
+        if not pname:
+            if value not in ON_OFF:
+                raise SweepError(f"{key} = {value!r}: a step is switched with \"on\" or \"off\"", 'write e.g. "quantize.static" = ["on", "off"]')
+            steps[idx] = make_step(step.technique, {**step.params(), "enabled": ON_OFF[value]}, line=step.line)
+        else:
+            steps[idx] = make_step(step.technique, {**step.params(), "enabled": step.enabled, pname: value}, line=step.line)
+    out = Recipe(name=name, steps=steps, description=recipe.description, source=recipe.source)
+    out.check_order()
+    return out
+
+
+def trial_name(sweep_name: str, point: dict[str, Any]) -> str:
+    def fmt(v: Any) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    return f"{sweep_name}[" + ", ".join(f"{k.split('.')[-1]}={fmt(v)}" for k, v in point.items()) + "]"
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _axis(key: str, raw: Any, mode: str, source: str) -> Axis:
+    if isinstance(raw, list):
+        if not raw:
+            raise SweepError(f"{source}: {key} has no values", "give at least one value")
+        return Axis(key, tuple(raw))
+    if mode == "optuna" and isinstance(raw, dict) and {"min", "max"} <= set(raw):
+        low, high = raw["min"], raw["max"]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or low >= high:
+            raise SweepError(f"{source}: {key} needs numbers with min < max, got {raw}", "write e.g. { min = 0.1, max = 0.8 }")
+        return Axis(key, low=float(low), high=float(high), integer=isinstance(low, int) and isinstance(high, int))
+    form = "a list of values" + (" or { min = …, max = … }" if mode == "optuna" else "")
+    raise SweepError(f"{source}: {key} = {raw!r} is not {form}", f"write e.g. \"{key}\" = [0.2, 0.4]")
+
+
+def _check_axis(recipe: Recipe, axis: Axis, source: str) -> None:
+    """Each value of the axis must be valid for the recipe (caught before any trial runs)."""
+    probes = list(axis.values) or [axis.low, axis.high]
+    for v in probes:
+        if axis.integer and isinstance(v, float):
+            v = int(v)
+        try:
+            apply_point(recipe, {axis.key: v}, "check")
+        except RecipeError as exc:
+            raise SweepError(f"{source}: {axis.key} = {v!r}: {exc.problem.split(': ', 1)[-1]}", exc.fix) from None
+
+
+def parse_sweep(text: str, base_dir: Path, source: str = "sweep") -> Sweep:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SweepError(f"{source}: not valid TOML ({exc})", "check quotes, '=' signs and [table] headers") from None
+    known = {"name", "recipe", "mode", "grid", "search", "trials", "sampler", "objectives", "constraints", "step"}
+    extra = set(doc) - known
+    if extra:
+        raise SweepError(f"{source}: unknown key(s) {', '.join(sorted(extra))}", f"a sweep has: {', '.join(sorted(known))}")
+    mode = doc.get("mode", "grid")
+    if mode not in ("grid", "optuna"):
+        raise SweepError(f"{source}: mode = {mode!r}", 'use mode = "grid" or mode = "optuna"')
+    if "recipe" in doc and "step" in doc:
+        raise SweepError(f"{source}: both recipe = … and [[step]] tables", "give the base recipe one way")
+    if "recipe" in doc:
+        recipe = load_recipe((base_dir / doc["recipe"]).expanduser())
+    elif "step" in doc:
+        recipe = parse_recipe(_steps_only(doc), source=source)
+    else:
+        raise SweepError(f"{source}: no base recipe", 'add recipe = "my-recipe.toml", or [[step]] tables')
+    table = doc.get("grid" if mode == "grid" else "search")
+    if not isinstance(table, dict) or not table:
+        raise SweepError(f"{source}: nothing to vary", f"add a [{'grid' if mode == 'grid' else 'search'}] table")
+    axes = [_axis(k, v, mode, source) for k, v in table.items()]
+    for axis in axes:
+        _check_axis(recipe, axis, source)
+    sweep = Sweep(name=str(doc.get("name", Path(source).stem)), recipe=recipe, mode=mode, axes=axes, source=source)
+    if mode == "optuna":
+        trials = doc.get("trials", 12)
+        if not isinstance(trials, int) or trials < 1:
+            raise SweepError(f"{source}: trials = {trials!r}", "give a positive whole number of trials")
+        sweep.trials = trials
+        sweep.sampler = doc.get("sampler", "nsga2")
+        if sweep.sampler not in ("nsga2", "tpe"):
+            raise SweepError(f"{source}: sampler = {sweep.sampler!r}", 'use "nsga2" or "tpe"')
+        sweep.objectives = check_objectives(doc.get("objectives", ["accuracy", "size"]))
+    constraints = doc.get("constraints", {})
+    for k, v in constraints.items():
+        if k not in CONSTRAINTS or not isinstance(v, (int, float)):
+            raise SweepError(f"{source}: constraint {k} = {v!r}", f"use numbers for: {', '.join(CONSTRAINTS)}")
+    sweep.constraints = dict(constraints)
+    return sweep
+
+
+def _steps_only(doc: dict) -> str:
+    import tomli_w
+
+    return tomli_w.dumps({"name": doc.get("name", "sweep"), "step": doc["step"]})
+
+
+def load_sweep(path: Path | str) -> Sweep:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise SweepError(f"no such sweep file: {path}", "check the path")
+    return parse_sweep(path.read_text(encoding="utf-8"), path.parent, source=path.name)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def violations(final: Optional[dict], constraints: dict[str, float]) -> list[float]:
+    """Optuna's convention: one value per constraint, ≤ 0 when satisfied."""
+    out = []
+    for key, limit in constraints.items():
+        name, kind = CONSTRAINTS[key]
+        v = metric(final or {}, name)
+        if v is None:
+            out.append(1.0)
+        else:
+            out.append(v - limit if kind == "max" else limit - v)
+    return out
+
+
+@dataclass
+class SweepOutcome:
+    sweep_id: int
+    trials: list[TrialResult]
+    status: str  # done | cancelled
+    front: list[int] = field(default_factory=list)  # run ids on the Pareto front (feasible trials)
+    hypervolume: float = 0.0
+    objectives: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"sweep_id": self.sweep_id, "status": self.status, "trials": [t.to_dict() for t in self.trials],
+                "front": self.front, "hypervolume": self.hypervolume, "objectives": self.objectives, "seconds": round(self.seconds, 2)}
+
+
+def run_sweep(
+    sweep: Sweep,
+    workspace_path: Path,
+    model_spec: str,
+    data_spec: str,
+    *,
+    load_options: Optional[dict] = None,
+    options: RunOptions = RunOptions(),
+    executor: Optional["Executor"] = None,
+    progress: Optional[ProgressFn] = None,
+    cancel: Optional[CancelToken] = None,
+    on_trial: Optional[Callable[[TrialResult], None]] = None,
+) -> SweepOutcome:
+    """Run every trial of ``sweep`` as a stored run; stream each to ``on_trial``; return the front."""
+    import time
+
+    from core.pipeline.executors import InProcessExecutor
+    from core.store.workspace import Workspace
+
+    progress = progress or null_progress
+    executor = executor or InProcessExecutor()
+    start = time.perf_counter()
+    with Workspace(workspace_path) as ws:
+        sweep_id = ws.create_sweep(sweep.name, sweep.recipe.to_toml(), {"mode": sweep.mode, "axes": [a.key for a in sweep.axes],
+                                                                         "executor": executor.describe()})
+
+    def request(point: dict[str, Any]) -> RunRequest:
+        name = trial_name(sweep.name, point)
+        return RunRequest(apply_point(sweep.recipe, point, name).to_toml(), model_spec, data_spec, dict(load_options or {}),
+                          options, name, sweep_id)
+
+    results: list[TrialResult] = []
+    total = sweep.size()
+
+    def finished(tr: TrialResult) -> None:
+        tr.feasible = tr.status == "done" and all(v <= 0 for v in violations(tr.final, sweep.constraints))
+        results.append(tr)
+        progress(len(results) / total, f"trial {len(results)}/{total}: {trial_name(sweep.name, tr.point)} {tr.status}")
+        if on_trial:
+            on_trial(tr)
+
+    status = "done"
+    try:
+        progress(0.0, f"sweep {sweep.name}: {total} trials on {executor.describe()}")
+        if sweep.mode == "grid":
+            executor.run_all([(i, p, request(p)) for i, p in enumerate(sweep.grid_points())], workspace_path, finished, cancel)
+        else:
+            _run_optuna(sweep, executor, workspace_path, request, finished, cancel)
+    except Cancelled:
+        status = "cancelled"
+    finally:
+        executor.close()
+    objectives = sweep.objectives if sweep.mode == "optuna" else ["accuracy", "size"]
+    outcome = SweepOutcome(sweep_id, sorted(results, key=lambda t: t.number), status, objectives=objectives)
+    ok = [t for t in outcome.trials if t.feasible and t.final]
+    if ok:
+        summary = summarise([t.final for t in ok], ok[0].baseline or {}, objectives)
+        outcome.front = [ok[i].run_id for i in summary.indices]  # type: ignore[misc]
+        outcome.hypervolume = summary.hypervolume
+    outcome.seconds = time.perf_counter() - start
+    with Workspace(workspace_path, check_interrupted=False) as ws:
+        ws.finish_sweep(sweep_id, status, {"front": outcome.front, "hypervolume": outcome.hypervolume, "seconds": outcome.seconds})
+    return outcome
+
+
+def _run_optuna(sweep: Sweep, executor, workspace_path: Path, request, finished, cancel) -> None:
+    """Ask/tell loop: keep the executor's workers busy, tell Optuna each trial as it completes."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if sweep.sampler == "nsga2":
+        sampler = optuna.samplers.NSGAIISampler(seed=0, population_size=max(4, min(20, sweep.trials // 2)))
+    else:
+        sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=max(2, sweep.trials // 3))
+    directions = ["maximize" if OBJECTIVES[o] == "max" else "minimize" for o in sweep.objectives]
+    study = optuna.create_study(directions=directions, sampler=sampler)
+    asked: dict[int, Any] = {}
+
+    def ask() -> tuple[int, dict, RunRequest]:
+        trial = study.ask()
+        point = {}
+        for a in sweep.axes:
+            if a.values:
+                point[a.key] = trial.suggest_categorical(a.key, list(a.values))
+            elif a.integer:
+                point[a.key] = trial.suggest_int(a.key, int(a.low), int(a.high))  # type: ignore[arg-type]
+            else:
+                point[a.key] = trial.suggest_float(a.key, a.low, a.high)  # type: ignore[arg-type]
+        asked[trial.number] = trial
+        return trial.number, point, request(point)
+
+    def tell(tr: TrialResult) -> None:
+        trial = asked.pop(tr.number)
+        finished(tr)
+        values = [metric(tr.final or {}, o) for o in sweep.objectives]
+        if tr.status != "done" or any(v is None or math.isnan(v) for v in values):
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return
+        for key, value in zip(sweep.constraints, violations(tr.final, sweep.constraints)):
+            trial.set_constraint(key, value)  # feasible when ≤ 0; both samplers steer away from the rest
+        study.tell(trial, values)
+
+    executor.run_asked(ask, sweep.trials, workspace_path, tell, cancel)
+
