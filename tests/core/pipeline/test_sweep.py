@@ -104,3 +104,9 @@ def test_apply_point_switches_steps_and_sets_parameters():
 
     r = apply_point(parse_recipe(BASE), {"prune.unstructured.sparsity": 0.7, "quantize.dynamic": "off"}, "v")
     assert r.steps[0].config.sparsity == 0.7 and not r.steps[1].enabled and r.name == "v"
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[3] / "resources" / "sweeps").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_sweeps_are_valid(path):
+    sweep = load_sweep(path)
+    assert sweep.size() >= 4 and sweep.name == path.stem
