@@ -4,7 +4,7 @@ A sweep file (TOML) names a base recipe and what to vary:
 
 ```toml
 name = "prune-grid"
-recipe = "prune50-finetune-int8.toml"      # relative to the sweep file
+recipe = "prune-finetune-int8.toml"      # relative to the sweep file
 mode = "grid"                              # or "optuna"
 [grid]
 "prune.structured.ratio" = [0.2, 0.4, 0.6, 0.8]

@@ -44,17 +44,22 @@ DEMO_RECIPES: dict[str, str] = {
     "sparse80+ft": '[[step]]\ntechnique = "prune.unstructured"\nsparsity = 0.8\n'
                    '[[step]]\ntechnique = "finetune"\nepochs = 2\nlr = 0.05\n',
     "struct50+ft": '[[step]]\ntechnique = "prune.structured"\nratio = 0.5\n'
-                   '[[step]]\ntechnique = "finetune"\nepochs = 2\nlr = 0.05\n',
-    "chain": '[[step]]\ntechnique = "prune.structured"\nratio = 0.5\n'
-             '[[step]]\ntechnique = "finetune"\nepochs = 2\nlr = 0.05\n'
-             '[[step]]\ntechnique = "quantize.static"\n',
+                   '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\n',
+    "struct35+ft": '[[step]]\ntechnique = "prune.structured"\nratio = 0.35\n'
+                   '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\n',
+    "chain50": '[[step]]\ntechnique = "prune.structured"\nratio = 0.5\n'
+               '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\n'
+               '[[step]]\ntechnique = "quantize.static"\n',
+    "chain35": '[[step]]\ntechnique = "prune.structured"\nratio = 0.35\n'
+               '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\n'
+               '[[step]]\ntechnique = "quantize.static"\n',
     "kd→w8": '[[step]]\ntechnique = "distill.kd"\nstudent = "demo_w8"\n',
     "swap→w8": '[[step]]\ntechnique = "arch.swap"\nstudent = "demo_w8"\n',
     "tucker+ft": '[[step]]\ntechnique = "lowrank.tucker"\n'
                  '[[step]]\ntechnique = "finetune"\nepochs = 2\nlr = 0.05\n',
     "four-step": '[[step]]\ntechnique = "distill.kd"\nstudent = "demo_w8"\n'
                  '[[step]]\ntechnique = "prune.structured"\nratio = 0.3\n'
-                 '[[step]]\ntechnique = "finetune"\nepochs = 3\nlr = 0.05\n'
+                 '[[step]]\ntechnique = "finetune"\nepochs = 3\nbatch_size = 32\n'
                  '[[step]]\ntechnique = "quantize.static"\n',
 }
 SEEDED = ("kd→w8", "swap→w8")  # run over several seeds: distillation's gain is small against seed noise
@@ -135,25 +140,27 @@ def floors(base: Row, rows: dict[str, Row]) -> list[tuple[str, bool]]:
             (f"quantize.static: file {base.size / r.size:.2f}× smaller ≥ 3.8×", base.size / r.size >= 3.8),
             (f"quantize.static: ORT {base.latency[32] / r.latency[32]:.2f}× faster at batch 32 ≥ 1.5×", base.latency[32] / r.latency[32] >= 1.5),
         ]
-    if "struct50+ft" in rows:
-        r = rows["struct50+ft"]
-        checks += [
-            (f"prune.structured 0.5 + 2 ep: {base.macs / r.macs:.2f}× fewer MACs ≥ 2×", base.macs / r.macs >= 2.0),
-            (f"prune.structured 0.5 + 2 ep: accuracy drop {drop(r):.2f} pt ≤ 1", drop(r) <= 1.0),
-            (f"prune.structured 0.5 + 2 ep: ORT {base.latency[32] / r.latency[32]:.2f}× at b32 (> 1)", base.latency[32] / r.latency[32] > 1.05),
-        ]
+    for key, label in (("struct50+ft", "0.5"), ("struct35+ft", "0.35")):
+        if key in rows:
+            r = rows[key]
+            checks += [
+                (f"prune.structured {label} + 2 ep: {base.macs / r.macs:.2f}× fewer MACs ≥ 2×", base.macs / r.macs >= 2.0),
+                (f"prune.structured {label} + 2 ep: accuracy drop {drop(r):.2f} pt ≤ 1", drop(r) <= 1.0),
+                (f"prune.structured {label} + 2 ep: ORT {base.latency[32] / r.latency[32]:.2f}× at b32 (> 1)", base.latency[32] / r.latency[32] > 1.05),
+            ]
     if "sparse80+ft" in rows:
         r = rows["sparse80+ft"]
         checks += [
             (f"prune.unstructured 80 % + ft: zipped {base.zip_size / r.zip_size:.2f}× smaller ≥ 3×", base.zip_size / r.zip_size >= 3.0),
             (f"prune.unstructured 80 % + ft: accuracy drop {drop(r):.2f} pt ≤ 1", drop(r) <= 1.0),
         ]
-    if "chain" in rows:
-        r = rows["chain"]
-        checks += [
-            (f"chain: file {base.size / r.size:.2f}× smaller ≥ 8×", base.size / r.size >= 8.0),
-            (f"chain: accuracy drop {drop(r):.2f} pt ≤ 1.5", drop(r) <= 1.5),
-        ]
+    for key in ("chain50", "chain35"):
+        if key in rows:
+            r = rows[key]
+            checks += [
+                (f"{key}: file {base.size / r.size:.2f}× smaller ≥ 8×", base.size / r.size >= 8.0),
+                (f"{key}: accuracy drop {drop(r):.2f} pt ≤ 1.5", drop(r) <= 1.5),
+            ]
     if "tucker+ft" in rows:
         r = rows["tucker+ft"]
         checks += [
