@@ -417,6 +417,54 @@ def _shorten_qdq_names(graph) -> None:
             node.name = ""
 
 
+def bypass_activation_qdq(graph, node_names: Sequence[str]) -> int:
+    """Feed excluded nodes the fp32 tensor instead of a QuantizeLinear → DequantizeLinear copy of it.
+
+    ONNX Runtime's quantizer leaves a Q/DQ pair on an excluded node's input when
+    the producer's output is quantized for its other readers, and ONNX Runtime's
+    own ``WeightBiasQuantization`` pass (any optimization level above none)
+    then sees "DequantizeLinear → Conv with fp32 weights" and quantizes that
+    conv to per-tensor int8 at load: the exclusion would be undone on every
+    device. Reading the tensor before its QuantizeLinear keeps the layer fp32
+    in the file, for every runtime. Returns how many inputs were rewired;
+    Q/DQ nodes left without readers are removed.
+    """
+    inits = {i.name for i in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    wanted = set(node_names)
+    rewired = 0
+    for node in graph.node:
+        if node.name not in wanted:
+            continue
+        for i, name in enumerate(node.input):
+            dq = producer.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] in inits:
+                continue  # not an activation Q/DQ (a weight's DQ reads an initializer)
+            q = producer.get(dq.input[0])
+            if q is not None and q.op_type == "QuantizeLinear":
+                node.input[i] = q.input[0]
+                rewired += 1
+    _drop_unread(graph)
+    return rewired
+
+
+def _drop_unread(graph) -> None:
+    """Remove Q/DQ nodes whose outputs nobody reads (repeated until none are left)."""
+    outputs = {v.name for v in graph.output}
+    while True:
+        read = {name for node in graph.node for name in node.input} | outputs
+        dead = [n for n in graph.node if n.op_type in _QDQ and not any(o in read for o in n.output)]
+        if not dead:
+            return
+        keep = [n for n in graph.node if n not in dead]
+        del graph.node[:]
+        graph.node.extend(keep)
+        used = {name for node in graph.node for name in node.input}
+        inits = [i for i in graph.initializer if i.name in used]
+        del graph.initializer[:]
+        graph.initializer.extend(inits)
+
+
 def sort_nodes(graph) -> None:
     """Put nodes in dependency order, keeping the existing order where it already works.
 

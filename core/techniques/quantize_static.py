@@ -125,6 +125,8 @@ class QuantizeStatic(TechniqueConfig):
                 ) from exc
             ctx.progress(0.92, "writing the int8 model")
             q_proto = oq.load_proto(raw)
+            if excluded:
+                oq.bypass_activation_qdq(q_proto.graph, excluded)
             layers = _layer_rows(ops, q_proto, set(excluded))
             counts = oq.op_counts(q_proto)
             saved = oq.save_slim(q_proto, out_path, compact_qdq=True)

@@ -200,3 +200,25 @@ def test_histogram_calibration_works_and_prints_nothing(tmp_path, capfd):
     assert all(r["quantized"] for r in out.layers) and "Entropy on 16 images" in out.summary
     captured = capfd.readouterr()
     assert captured.out == "" and captured.err == ""  # the CLI's --json output stays parseable
+
+
+def test_an_excluded_middle_layer_stays_fp32_after_onnx_runtime_optimises_the_graph(tmp_path):
+    """ORT re-quantizes a fp32 Conv fed by DequantizeLinear at load; the exclusion must survive that."""
+    import onnxruntime as ort
+
+    first = QuantizeStatic(calibration_samples=8).apply(onnx_loaded(exported("cnn")), context(tmp_path / "a"))
+    middle = [r["layer"] for r in first.layers if r["op_type"] == "Conv"][1]
+    out = QuantizeStatic(calibration_samples=8, exclude_nodes=(middle,)).apply(onnx_loaded(exported("cnn")), context(tmp_path / "b"))
+    proto = graph(out.model.runnable.path)
+    node = next(n for n in proto.graph.node if n.name == next(r["node"] for r in out.layers if r["layer"] == middle))
+    producer = {o: n.op_type for n in proto.graph.node for o in n.output}
+    assert producer.get(node.input[0]) != "DequantizeLinear"  # it reads the fp32 activation
+    opts = ort.SessionOptions()
+    opts.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(out.model.runnable.path), opts, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+    fp32 = {i.name for i in optimized.graph.initializer if i.data_type == TensorProto.FLOAT and len(i.dims) == 4}
+    convs = [n for n in optimized.graph.node if n.op_type in ("Conv", "FusedConv") and len(n.input) > 1 and n.input[1] in fp32]
+    assert len(convs) == 1  # exactly the excluded layer still computes in fp32
+    x = torch.from_numpy(val_batch()[:4])
+    assert out.model.predict(x).shape == (4, 4)
