@@ -417,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     from core import cli_runs
 
     cli_runs.add_commands(sub)
+    from core import cli_sensitivity
+
+    cli_sensitivity.add_commands(sub)
     return parser
 
 
