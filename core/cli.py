@@ -420,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     from core import cli_sensitivity
 
     cli_sensitivity.add_commands(sub)
+    from core import cli_export
+    cli_export.add_commands(sub)
     return parser
 
 
