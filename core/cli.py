@@ -107,6 +107,15 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--image-size", type=_positive, help="input size for image folders (crop size)")
 
 
+def _add_timing_args(p: argparse.ArgumentParser, *, repeats: int, threads_help: str = "CPU threads for latency (default 2)") -> None:
+    """--batch, --threads, --repeats, --json and --quiet, shared by the commands that measure."""
+    p.add_argument("--batch", type=_positive, default=1, help="batch size for latency (default 1)")
+    p.add_argument("--threads", type=_positive, default=2, help=threads_help)
+    p.add_argument("--repeats", type=_positive, default=repeats, help=f"timed runs per model for latency (default {repeats})")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
 def _load_model(args: argparse.Namespace):
     from core.models import load_model
 
@@ -175,7 +184,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from core.jobs import sub_progress
 
     metrics = measure_model(
-        model, data, batch=args.batch, threads=args.threads, progress=sub_progress(progress, 0.05, 1.0)
+        model, data, batch=args.batch, threads=args.threads, repeats=args.repeats, progress=sub_progress(progress, 0.05, 1.0)
     )
     progress.done()
     out = metrics.to_dict()
@@ -379,10 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="accuracy, size, MACs and latency (PyTorch and ONNX Runtime) of a model")
     _add_model_args(p)
     _add_data_args(p, required=True)
-    p.add_argument("--batch", type=_positive, default=1, help="batch size for latency (default 1)")
-    p.add_argument("--threads", type=_positive, default=2, help="CPU threads for latency (default 2)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _add_timing_args(p, repeats=50)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train-demo", help="train the shipped demo model on the demo data (about a minute)")
@@ -402,12 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", nargs="?", const="", metavar="W",
                    help="store the run in workspace W (the default workspace when W is left out); identical runs are reused")
     p.add_argument("--no-reuse", action="store_true", help="with --workspace: run even if an identical run is stored")
-    p.add_argument("--batch", type=_positive, default=1, help="batch size for latency (default 1)")
-    p.add_argument("--threads", type=_positive, default=2, help="CPU threads for training and latency (default 2)")
-    p.add_argument("--repeats", type=_positive, default=50, help="timed runs per model for latency (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed for training and sampling (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _add_timing_args(p, repeats=50, threads_help="CPU threads for training and latency (default 2)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("techniques", help="list the compression techniques and their parameters")

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Optional
 
-from core.cli import StderrProgress, _add_data_args, _add_model_args, _positive, _print_json, load_options
+from core.cli import StderrProgress, _add_data_args, _add_model_args, _add_timing_args, _positive, _print_json, load_options
 from core.errors import EdgeSlimError
 
 
@@ -173,11 +173,7 @@ def add_commands(sub) -> None:
     p.add_argument("--workspace", metavar="W", help="workspace folder (default: the user's EdgeSlim workspace)")
     p.add_argument("--workers", type=_positive, help="run trials in N local worker processes")
     p.add_argument("--cluster", metavar="ADDR", help="run trials on a Dask cluster: tcp://HOST:PORT, or local:N for a local one")
-    p.add_argument("--batch", type=_positive, default=1, help="batch size for latency (default 1)")
-    p.add_argument("--threads", type=_positive, default=2, help="CPU threads per trial (default 2)")
-    p.add_argument("--repeats", type=_positive, default=30, help="timed runs per model for latency (default 30)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _add_timing_args(p, repeats=30, threads_help="CPU threads per trial (default 2)")
     p.set_defaults(func=cmd_sweep)
 
     runs = sub.add_parser("runs", help="list, show, resume, delete stored runs; their Pareto front")
