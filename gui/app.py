@@ -3,17 +3,36 @@
 The window is shown before torch is imported (that happens on the first
 worker), so it appears at once. ``--demo --screenshot PATH`` loads the demo,
 waits until loading has finished, saves a PNG of the window and exits: the
-README's screenshots and the GUI smoke tests are made this way.
+README's screenshots and the GUI smoke tests are made this way. With
+``--recipe FILE --run`` the recipe is run first, so the screenshot shows its
+result.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-PAGES = ("model", "data")
+PAGES = ("model", "data", "compress", "explore", "export")
+_T0 = time.perf_counter()
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux: from /proc; elsewhere since this module was imported)."""
+    try:
+        import os
+
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.perf_counter() - _T0
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -21,14 +40,19 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--demo", action="store_true", help="open on the demo model and demo data")
     p.add_argument("--model", help="model to open (same forms as edgeslim-cli)")
     p.add_argument("--data", help="dataset to open (same forms as edgeslim-cli)")
-    p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window once loaded, then exit")
+    p.add_argument("--workspace", help="workspace folder for runs (default: the last one, or the user's EdgeSlim workspace)")
+    p.add_argument("--recipe", help="recipe TOML to open on the Compress page")
+    p.add_argument("--run", action="store_true", help="run the recipe once everything has loaded")
     p.add_argument("--page", choices=PAGES, default="model", help="page to show (default: model)")
+    p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window once loaded (and run), then exit")
+    p.add_argument("--size", default="1280x800", help="window size for --screenshot (default 1280x800)")
+    p.add_argument("--timing", action="store_true", help="print the time to the first window and to a loaded engine on stderr")
     return p.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow
@@ -36,41 +60,72 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("EdgeSlim")
     app.setOrganizationName("EdgeSlim")
-    window = MainWindow()
+    tmp = None
+    if args.screenshot:
+        # a screenshot run neither reads nor changes the user's settings: same frame every time
+        tmp = tempfile.TemporaryDirectory(prefix="edgeslim-shot-")
+        settings = QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat)
+        settings.setValue("workspace", "")  # not a first start: the demo is asked for explicitly
+        window = MainWindow(settings=settings, workspace=args.workspace, persist=False)
+        window.setProperty("headless_errors", True)
+        w, _, h = args.size.partition("x")
+        window.resize(int(w), int(h))
+    else:
+        window = MainWindow(workspace=args.workspace)
     window.show_page(args.page)
     window.show()
     exit_code = 0
+    timings: dict[str, float] = {}
+
+    def shown() -> None:
+        timings["window"] = process_age()
+        if args.timing:
+            sys.stderr.write(f"edgeslim: window shown {timings['window']:.2f} s after the process started\n")
+
+    window.first_paint.connect(shown)
+    steps: list = []  # what to do each time the window falls idle (recipe, run, screenshot)
+
+    if args.recipe:
+        steps.append(lambda: window.compress_page.open_recipe(args.recipe))
+    if args.run:
+        steps.append(lambda: window.compress_page.run())
+
+    def snap() -> None:
+        nonlocal exit_code
+        app.processEvents()
+        out = Path(args.screenshot)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ok = window.grab().save(str(out), "PNG")
+        exit_code = 0 if ok and not window.errors else 1
+        for message in window.errors:
+            sys.stderr.write(f"edgeslim: {message}\n")
+        window.close()
+        app.quit()
 
     if args.screenshot:
-        window.setProperty("headless_errors", True)
-        window.resize(1200, 780)  # the same frame for every screenshot, whatever was saved last time
+        steps.append(snap)
 
-        def snap() -> None:
-            nonlocal exit_code
-            app.processEvents()
-            out = Path(args.screenshot)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            ok = window.grab().save(str(out), "PNG")
-            exit_code = 0 if ok and not window.errors else 1
-            for message in window.errors:
-                sys.stderr.write(f"edgeslim: {message}\n")
-            window.close()
-            app.quit()
+    def on_idle() -> None:
+        if "engine" not in timings:
+            timings["engine"] = process_age()
+            if args.timing:
+                sys.stderr.write(f"edgeslim: model, data and techniques loaded {timings['engine']:.2f} s after the process started\n")
+        QTimer.singleShot(300, next_step)
 
-        window.idle.connect(lambda: QTimer.singleShot(200, snap))
+    def next_step() -> None:
+        if not steps or window.jobs.active:
+            return  # the next idle calls again
+        if window.is_busy():  # an estimate is about to start
+            QTimer.singleShot(300, next_step)
+            return
+        steps.pop(0)()
+        QTimer.singleShot(300, next_step)
 
-    def start_loading() -> None:
-        if args.demo or not (args.model or args.data):
-            window.load_model(args.model or "demo")
-            window.load_data(args.data or "demo")
-        else:
-            if args.model:
-                window.load_model(args.model)
-            if args.data:
-                window.load_data(args.data)
-
-    QTimer.singleShot(0, start_loading)
+    window.idle.connect(on_idle)
+    QTimer.singleShot(0, lambda: window.start(model=args.model, data=args.data, demo=args.demo))
     app.exec()
+    if tmp is not None:
+        tmp.cleanup()
     return exit_code
 
 

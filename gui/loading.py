@@ -8,6 +8,7 @@ from __future__ import annotations
 import platform
 import threading
 from pathlib import Path
+from typing import Optional
 
 from core.jobs import CancelToken, ProgressFn, check
 
@@ -31,6 +32,22 @@ def import_engine() -> None:
         import core.models  # noqa: F401
 
 
+def load_techniques(progress: ProgressFn, cancel: CancelToken):
+    """The technique registry (imports every technique module: torch, Torch-Pruning, ONNX Runtime, …)."""
+    progress(0.02, "starting the engine (PyTorch)")
+    import_engine()
+    progress(0.5, "loading the compression techniques")
+    with _IMPORT_LOCK:
+        from core.techniques import all_techniques
+
+        techniques = all_techniques()
+        import core.recipe_draft  # noqa: F401
+        import core.store.execute  # noqa: F401
+        import core.estimate  # noqa: F401
+    progress(1.0, "compression techniques loaded")
+    return techniques
+
+
 def load_model(spec: str, trust: bool, progress: ProgressFn, cancel: CancelToken):
     """LoadedModel and its inspection for ``spec`` (torch is imported here, off the GUI thread)."""
     progress(0.02, "starting the engine (PyTorch)")
@@ -47,20 +64,61 @@ def load_model(spec: str, trust: bool, progress: ProgressFn, cancel: CancelToken
 
 
 def load_data(spec: str, progress: ProgressFn, cancel: CancelToken):
-    """DatasetBundle, the folder report (image folders) and preview thumbnails."""
+    """DatasetBundle, the folder report (image folders), preview thumbnails and per-split class counts.
+
+    A folder that cannot be used raises its DataError with the folder report
+    attached (``exc.report``), so the page can list what is wrong.
+    """
     progress(0.02, "starting the engine (PyTorch)")
     import_engine()
     progress(0.05, f"loading {spec}")
     from core.data import check_image_folder, load_dataset
+    from core.errors import DataError
 
     report = check_image_folder(Path(spec)) if Path(spec).is_dir() else None
     check(cancel)
-    bundle = load_dataset(spec)
+    try:
+        bundle = load_dataset(spec)
+    except DataError as exc:
+        exc.report = report  # type: ignore[attr-defined]
+        raise
     check(cancel)
     progress(0.7, "making thumbnails")
     samples = bundle.preview("val", PREVIEW_SAMPLES)
+    counts = class_counts(bundle)
     progress(1.0, "data loaded")
-    return bundle, report, samples
+    return bundle, report, samples, counts
+
+
+def _labels(ds) -> Optional[list[int]]:
+    """A split's labels without decoding its images, where the dataset type allows it."""
+    from torch.utils.data import Subset, TensorDataset
+
+    if isinstance(ds, Subset):
+        base = _labels(ds.dataset)
+        return None if base is None else [base[i] for i in ds.indices]
+    if isinstance(ds, TensorDataset) and len(ds.tensors) >= 2:
+        return [int(v) for v in ds.tensors[1].tolist()]
+    samples = getattr(ds, "samples", None)
+    if isinstance(samples, list) and samples and isinstance(samples[0], tuple):
+        return [int(c) for _, c in samples]
+    targets = getattr(ds, "targets", None)
+    if targets is not None:
+        return [int(v) for v in (targets.tolist() if hasattr(targets, "tolist") else targets)]
+    return None
+
+
+def class_counts(bundle) -> dict[str, list[int]]:
+    """Class name -> [train, validation, calibration] image counts (empty when the labels can't be read cheaply)."""
+    out: dict[str, list[int]] = {name: [0, 0, 0] for name in bundle.class_names}
+    for col, split in enumerate(("train", "val", "calib")):
+        labels = _labels(bundle.split(split))
+        if labels is None:
+            return {}
+        for label in labels:
+            if 0 <= label < len(bundle.class_names):
+                out[bundle.class_names[label]][col] += 1
+    return out
 
 
 def about_text(version: str) -> str:

@@ -27,22 +27,33 @@ class JobSignals(QObject):
     finished = Signal(object)  # the result
     failed = Signal(str, object)  # a message for the user, the exception
     cancelled = Signal()
+    event = Signal(str, object)  # side results while the job runs (e.g. a finished step of a recipe)
     done = Signal()  # always last, whatever happened
 
 
 class Job(QRunnable):
     """One unit of long work on the global thread pool."""
 
-    def __init__(self, title: str, fn: JobFn) -> None:
+    def __init__(self, title: str, fn: JobFn, kind: str = "") -> None:
         super().__init__()
         self.setAutoDelete(False)  # the JobRunner keeps it until ``done``
         self.title = title
+        self.kind = kind  # what sort of work ("run", "estimate", "load"), to find or cancel it
+        self.quiet = False  # True: not shown in the status bar's progress (background estimates)
         self.fn = fn
         self.token = CancelToken()
         self.signals = JobSignals()
 
     def cancel(self) -> None:
         self.token.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.token.cancelled
+
+    def post(self, kind: str, payload: object = None) -> None:
+        """Send a side result to the GUI thread (callable from the worker)."""
+        self.signals.event.emit(kind, payload)
 
     def run(self) -> None:  # worker thread
         try:
@@ -90,6 +101,15 @@ class JobRunner(QObject):
     def cancel_all(self) -> None:
         for job in list(self.active):
             job.cancel()
+
+    def cancel_kind(self, kind: str) -> None:
+        """Cancel the running jobs started with ``kind`` (e.g. every "estimate")."""
+        for job in list(self.active):
+            if job.kind == kind:
+                job.cancel()
+
+    def running(self, kind: str) -> list[Job]:
+        return [j for j in self.active if j.kind == kind]
 
     def wait(self, msecs: int = 60_000) -> bool:
         return self.pool.waitForDone(msecs)

@@ -1,19 +1,37 @@
-"""Data page: the current dataset's classes, splits and a grid of samples."""
+"""Data page: the current dataset's classes, splits, preprocessing, problems and a grid of samples."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.session import Session
 from gui.panels.summary import SummaryCard
+from gui.widgets.table import DataTable
 
 FIELDS = ("Dataset", "Classes", "Splits", "Input", "Preprocessing", "Problems")
 THUMB = 64
+TORCHVISION_KINDS = (("CIFAR-10", "cifar10"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashionmnist"))
 
 
 def to_pixmap(image: np.ndarray, size: int = THUMB) -> QPixmap:
@@ -24,17 +42,65 @@ def to_pixmap(image: np.ndarray, size: int = THUMB) -> QPixmap:
     return QPixmap.fromImage(qimg).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
 
 
+class TorchvisionDataDialog(QDialog):
+    """Pick a local torchvision dataset: its kind and the folder holding its files (never downloaded)."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Open a local torchvision dataset")
+        self.kind = QComboBox()
+        for label, kind in TORCHVISION_KINDS:
+            self.kind.addItem(label, kind)
+        self.path = QLineEdit(placeholderText="folder holding the dataset's files")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        note = QLabel("EdgeSlim never downloads: point at files already on disk (e.g. the folder that holds "
+                      "<code>cifar-10-batches-py</code> or <code>MNIST/raw</code>).")
+        note.setWordWrap(True)
+        note.setObjectName("muted")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Dataset:", self.kind)
+        form.addRow("Folder:", row)
+        form.addRow(note)
+        form.addRow(buttons)
+        self.resize(520, 180)
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder with the dataset's files")
+        if path:
+            self.path.setText(path)
+
+    def spec(self) -> Optional[str]:
+        path = self.path.text().strip()
+        return f"{self.kind.currentData()}:{path}" if path else None
+
+
 class DataPage(QWidget):
-    """Summary card and thumbnail grid of ``session.data``."""
+    """Summary card, class counts and thumbnail grid of ``session.data``."""
+
+    dataset_requested = Signal(str)
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        title = QLabel("Data")
+        title.setObjectName("pageTitle")
         self.summary = SummaryCard("Dataset", FIELDS)
         self.folder_button = QPushButton("Open image folder…")
+        self.folder_button.setToolTip("A folder with one sub-folder per class (or train/ and val/ sub-folders of that shape)")
+        self.torchvision_button = QPushButton("torchvision dataset…")
+        self.torchvision_button.setToolTip("CIFAR-10, MNIST or Fashion-MNIST files already on disk")
+        self.torchvision_button.clicked.connect(self.pick_torchvision)
         self.demo_button = QPushButton("Load demo data")
         buttons = QHBoxLayout()
         buttons.addWidget(self.folder_button)
+        buttons.addWidget(self.torchvision_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
         self.grid = QListWidget()
@@ -44,31 +110,73 @@ class DataPage(QWidget):
         self.grid.setResizeMode(QListView.ResizeMode.Adjust)
         self.grid.setMovement(QListView.Movement.Static)
         self.grid.setSelectionMode(QListView.SelectionMode.NoSelection)
-        self.caption = QLabel("Samples")
+        self.caption = QLabel("<b>Samples</b>")
+        self.counts = DataTable(("Class", "Train", "Validation", "Calibration", "Total"))
+        self.counts.filter.setPlaceholderText("Filter classes")
+        self.counts_caption = QLabel("<b>Images per class</b>")
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.caption)
+        ll.addWidget(self.grid, 1)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.counts_caption)
+        rl.addWidget(self.counts, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
+        layout.addWidget(title)
         layout.addLayout(buttons)
         layout.addWidget(self.summary)
-        layout.addWidget(self.caption)
-        layout.addWidget(self.grid, 1)
+        layout.addWidget(split, 1)
         self.samples: Sequence[tuple[np.ndarray, str]] = []
         session.subscribe(self._on_change)
+
+    def pick_torchvision(self) -> None:
+        dialog = TorchvisionDataDialog(self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.spec():
+            self.dataset_requested.emit(dialog.spec())
 
     def _on_change(self, name: str) -> None:
         if name == "data":
             self.refresh()
 
-    def set_samples(self, samples: Sequence[tuple[np.ndarray, str]]) -> None:
+    def set_samples(self, samples: Sequence[tuple[np.ndarray, str]], counts: Optional[dict] = None) -> None:
         self.samples = samples
         self.grid.clear()
         for image, label in samples:
             self.grid.addItem(QListWidgetItem(QIcon(to_pixmap(image)), label))
-        self.caption.setText(f"Samples from the validation split ({len(samples)} shown)")
+        self.caption.setText(f"<b>Samples</b> from the validation split ({len(samples)} shown)")
+        self.set_counts(counts or {})
+
+    def set_counts(self, counts: dict) -> None:
+        rows = [[(name, name), *((f"{n:,}", n) for n in c), (f"{sum(c):,}", sum(c))] for name, c in counts.items()]
+        self.counts.set_rows(rows)
+        self.counts_caption.setText(f"<b>Images per class</b> ({len(rows)} classes)" if rows else "<b>Images per class</b>")
+
+    def show_failure(self, spec: str, message: str, report=None) -> None:
+        """A dataset that could not be opened: what is wrong, listed, instead of an empty page."""
+        if self.session.data is not None:
+            return  # the previous dataset stays; the message says why the new one did not open
+        self.summary.clear()
+        self.summary.set("Dataset", f"{spec} — could not be opened")
+        lines = [message]
+        if report is not None:
+            lines += [f"• {p}" for p in report.problems] + [f"• {n}" for n in report.notes]
+        self.summary.set("Problems", "\n".join(lines))
 
     def refresh(self) -> None:
         data = self.session.data
         if data is None:
             self.summary.clear()
             self.grid.clear()
+            self.set_counts({})
             return
         s = self.summary
         s.set("Dataset", f"{data.name}  ({data.spec})")
@@ -81,4 +189,4 @@ class DataPage(QWidget):
         steps = [f"resize {p.resize}" if p.resize else None, f"centre-crop {p.crop}" if p.crop else None,
                  f"mean {tuple(round(m, 3) for m in p.mean)}", f"std {tuple(round(v, 3) for v in p.std)}"]
         s.set("Preprocessing", f"{p.name}: " + ", ".join(x for x in steps if x))
-        s.set("Problems", "\n".join(data.notes) if data.notes else "none found")
+        s.set("Problems", "\n".join(f"• {n}" for n in data.notes) if data.notes else "none found")

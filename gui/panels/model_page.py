@@ -1,43 +1,182 @@
-"""Model page: what the current model is, layer by layer."""
+"""Model page: what the current model is, layer by layer, and how it measures on the data."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from typing import Optional
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core import fmt
 from core.session import Session
 from gui.panels.summary import SummaryCard
 from gui.widgets.table import DataTable
 
-FIELDS = ("Name", "Format", "Source", "Input", "Classes", "Parameters", "MACs", "Notes")
+FIELDS = ("Name", "Format", "Source", "Input", "Classes", "Parameters", "MACs", "File size", "Baseline", "Notes")
 COLUMNS = ("#", "Layer", "Type", "Output shape", "Params", "MACs", "Share of MACs")
+# a short list shown before torchvision is imported; the dialog offers every classification model once it is
+COMMON_TORCHVISION = (
+    "mobilenet_v3_small", "mobilenet_v3_large", "mobilenet_v2", "resnet18", "resnet34", "resnet50",
+    "efficientnet_b0", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "squeezenet1_1", "regnet_x_400mf", "convnext_tiny",
+)
+
+
+def torchvision_names() -> list[str]:
+    """Every torchvision classification architecture when torch is already imported, else the common ones."""
+    import sys
+
+    if "torch" in sys.modules:
+        try:
+            from core.models.torchvision_zoo import classification_models
+
+            return sorted(classification_models())
+        except Exception:  # an old torchvision without list_models: the short list still works
+            pass
+    return sorted(COMMON_TORCHVISION)
+
+
+class TorchvisionPicker(QDialog):
+    """A searchable list of torchvision architectures (random init; weights come from a state_dict file)."""
+
+    def __init__(self, names: list[str], parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Open a torchvision architecture")
+        self.resize(420, 480)
+        self.search = QLineEdit(placeholderText="Search, e.g. mobilenet")
+        self.search.setClearButtonEnabled(True)
+        self.list = QListWidget()
+        self.list.addItems(names)
+        self.search.textChanged.connect(self._filter)
+        self.list.itemDoubleClicked.connect(lambda item: self.accept())
+        note = QLabel("Randomly initialised (EdgeSlim never downloads weights): load trained weights as a "
+                      "state_dict with <code>edgeslim-cli … --weights FILE</code>, or open a saved model file.")
+        note.setWordWrap(True)
+        note.setObjectName("muted")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.search)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+        if self.list.count():
+            self.list.setCurrentRow(0)
+
+    def _filter(self, text: str) -> None:
+        first = None
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            hidden = text.lower() not in item.text().lower()
+            item.setHidden(hidden)
+            if not hidden and first is None:
+                first = item
+        if first is not None:
+            self.list.setCurrentItem(first)
+
+    def chosen(self) -> Optional[str]:
+        item = self.list.currentItem()
+        return item.text() if item and not item.isHidden() else None
 
 
 class ModelPage(QWidget):
-    """Summary card and per-layer table of ``session.model``."""
+    """Summary card and per-layer table of ``session.model``; "Evaluate baseline" measures it on the data."""
+
+    torchvision_requested = Signal(str)
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        title = QLabel("Model")
+        title.setObjectName("pageTitle")
         self.summary = SummaryCard("Model", FIELDS)
         self.open_button = QPushButton("Open model file…")
+        self.open_button.setToolTip("A state_dict, a torch.export program (.pt2), TorchScript, a full pickle (asks for trust) or ONNX")
+        self.torchvision_button = QPushButton("torchvision…")
+        self.torchvision_button.setToolTip("A torchvision classification architecture by name (randomly initialised)")
+        self.torchvision_button.clicked.connect(self.pick_torchvision)
         self.demo_button = QPushButton("Load demo model")
+        self.evaluate_button = QPushButton("Evaluate baseline")
+        self.evaluate_button.setToolTip("Accuracy on the validation split, file size, MACs and latency (PyTorch and ONNX Runtime)")
+        self.eval_bar = QProgressBar()
+        self.eval_bar.setRange(0, 1000)
+        self.eval_bar.setMaximumWidth(220)
+        self.eval_bar.setVisible(False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
+        buttons.addWidget(self.torchvision_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.eval_bar)
+        buttons.addWidget(self.evaluate_button)
         self.layers = DataTable(COLUMNS, bar_column=6)
         self.caption = QLabel("Layers")
         layout = QVBoxLayout(self)
+        head = QHBoxLayout()
+        head.addWidget(title)
+        head.addStretch(1)
+        layout.addLayout(head)
         layout.addLayout(buttons)
         layout.addWidget(self.summary)
         layout.addWidget(self.caption)
         layout.addWidget(self.layers, 1)
         session.subscribe(self._on_change)
 
+    def pick_torchvision(self) -> None:
+        dialog = TorchvisionPicker(torchvision_names(), self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.chosen():
+            self.torchvision_requested.emit(dialog.chosen())
+
     def _on_change(self, name: str) -> None:
         if name == "model":
             self.refresh()
+        self.evaluate_button.setEnabled(self.session.model is not None and self.session.data is not None)
+
+    # ------------------------------------------------------------------ baseline evaluation
+
+    def evaluation_started(self) -> None:
+        self.evaluate_button.setEnabled(False)
+        self.eval_bar.setValue(0)
+        self.eval_bar.setVisible(True)
+        self.summary.set("Baseline", "measuring…")
+
+    def evaluation_progress(self, fraction: float, message: str) -> None:
+        self.eval_bar.setValue(int(fraction * 1000))
+        self.summary.set("Baseline", f"measuring… {message}")
+
+    def evaluation_done(self, model, metrics: dict) -> None:
+        """``metrics``: ``ModelMetrics.to_dict()`` of the current model, measured in the worker process."""
+        self.eval_bar.setVisible(False)
+        self.evaluate_button.setEnabled(True)
+        if model is not self.session.model:
+            return
+        parts = []
+        if metrics.get("accuracy") is not None:
+            parts.append(f"top-1 {100 * metrics['accuracy']:.2f} % on {metrics.get('n_eval', 0):,} validation images")
+        latency = metrics.get("latency_ms") or {}
+        for backend, label in (("torch", "PyTorch"), ("onnxruntime", "ONNX Runtime")):
+            if latency.get(backend) is not None:
+                parts.append(f"{label} {latency[backend]:.3f} ms")
+        parts.append(f"ONNX file {fmt.size(metrics.get('size_bytes'))} ({fmt.size(metrics.get('zip_bytes'))} zipped)")
+        self.summary.set("Baseline", " · ".join(parts) + f"  (batch {latency.get('batch', 1)}, {latency.get('threads', '?')} threads)")
+
+    def evaluation_failed(self, message: str) -> None:
+        self.eval_bar.setVisible(False)
+        self.evaluate_button.setEnabled(True)
+        self.summary.set("Baseline", f"not measured: {message}")
+
+    # ------------------------------------------------------------------ summary and layers
 
     def refresh(self) -> None:
         model, report = self.session.model, self.session.inspection
@@ -53,6 +192,13 @@ class ModelPage(QWidget):
         classes = model.num_classes
         names = model.class_names or []
         s.set("Classes", "—" if classes is None else f"{classes}" + (f"  ({', '.join(names[:10])}{'…' if len(names) > 10 else ''})" if names else ""))
+        size = None
+        try:
+            size = model.file_path.stat().st_size if model.file_path else None
+        except OSError:
+            pass
+        s.set("File size", fmt.size(size) if size is not None else "— (built in memory)")
+        s.set("Baseline", "not measured yet: press Evaluate baseline (needs data)")
         if report is None:
             return
         s.set("Parameters", f"{report.total_params:,}")
@@ -74,4 +220,4 @@ class ModelPage(QWidget):
             ])
             bars.append(macs / biggest)  # the heaviest layer fills the cell
         self.layers.set_rows(rows, bars, bar_column=6)
-        self.caption.setText(f"Layers ({len(rows)})")
+        self.caption.setText(f"<b>Layers</b> ({len(rows)}) — sort by a column, filter by name or type")

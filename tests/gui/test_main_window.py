@@ -1,46 +1,70 @@
-"""The main window: demo loads off the GUI thread, pages fill, errors become messages."""
+"""The main window: opens on the demo, every page renders, files load, errors become messages, settings persist."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QImage
 
-from gui.main_window import MainWindow
+from gui.main_window import PAGES
 from gui.workers import Job
+from tests.gui.conftest import wait_idle
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings)
-    win.setProperty("headless_errors", True)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.jobs.cancel_all()
-    assert win.jobs.wait(30_000), "a worker outlived the test"
+def non_blank(image: QImage) -> bool:
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 23) for y in range(0, image.height(), 23)}
+    return image.width() >= 640 and image.height() >= 480 and len(colours) > 20
 
 
-def wait_idle(qtbot, win, timeout=120_000):
-    qtbot.waitUntil(lambda: not win.jobs.active, timeout=timeout)
+def make_image_folder(root: Path, classes=("cat", "dog", "fox"), per_class: int = 8, size: int = 32) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+            pixels[..., c % 3] = 200
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
 
 
-def test_demo_fills_model_and_data_pages(qtbot, window):
-    window.load_demo()
-    wait_idle(qtbot, window)
-    assert window.errors == []
-    assert window.session.model.name
-    assert window.model_page.layers.row_count() >= 15
-    assert window.model_page.summary.values["Parameters"].text().replace(",", "").isdigit()
-    assert window.data_page.grid.count() > 0
-    assert "validation 539" in window.data_page.summary.values["Splits"].text()
-    assert "Model:" in window.model_label.text() and "—" not in window.model_label.text()
+# ---------------------------------------------------------------------------- start-up and pages
+
+
+def test_first_start_opens_on_the_demo_and_every_page_renders(demo_window, tmp_path):
+    win = demo_window
+    assert win.first_start
+    assert win.session.model.name == "DemoResNet"
+    assert win.model_page.layers.row_count() >= 15
+    assert win.model_page.summary.values["Parameters"].text().replace(",", "").isdigit()
+    assert win.data_page.grid.count() > 0
+    assert "validation 539" in win.data_page.summary.values["Splits"].text()
+    assert win.data_page.counts.row_count() == 10  # digits 0-9, counted per split
+    assert "DemoResNet" in win.model_label.text() and "demo digits" in win.data_label.text()
+    assert str(tmp_path / "workspace")[-20:] in win.workspace_label.toolTip()
+    assert "ONNX Runtime" in win.target_label.text()
+    # the compress page starts from the "Fast int8" preset, ready to run
+    page = win.compress_page
+    assert [s.technique for s in page.draft.steps] == ["quantize.static"]
+    assert page.run_button.isEnabled(), page.run_blocker()
+    # every page renders something (no empty screens), sidebar entries have icons
+    for i, name in enumerate(PAGES):
+        win.show_page(name)
+        assert win.stack.currentIndex() == i and win.current_page() == name.lower()
+        assert not win.sidebar.item(i).icon().isNull()
+        assert non_blank(win.grab().toImage()), name
+    assert "edgeslim-cli runs pareto" in win.explore_page.findChildren(type(win.model_label))[1].text()
+    assert not win.explore_page.empty.isHidden()
+    assert "none yet" in win.export_page.heading.text()
 
 
 def test_layer_filter_narrows_rows(qtbot, window):
@@ -52,14 +76,117 @@ def test_layer_filter_narrows_rows(qtbot, window):
     assert 0 < table.row_count() < all_rows
 
 
-def test_bad_model_file_becomes_a_message(qtbot, window, tmp_path):
-    bad = tmp_path / "broken.onnx"
-    bad.write_bytes(b"garbage")
+def test_evaluate_baseline_shows_accuracy_and_latency(qtbot, window):
+    window.load_demo()
+    wait_idle(qtbot, window)
+    job = window.evaluate_baseline()
+    assert job is not None
+    wait_idle(qtbot, window)
+    text = window.model_page.summary.values["Baseline"].text()
+    assert "top-1" in text and "ONNX Runtime" in text and "ms" in text, text
+
+
+# ---------------------------------------------------------------------------- opening files
+
+
+def test_load_a_model_file_and_a_dataset_folder(qtbot, window, tmp_path):
+    from core.models import load_model
+    from core.models.onnx_export import export_onnx
+
+    onnx_path = export_onnx(load_model("demo").module, (3, 32, 32), tmp_path / "demo-copy.onnx")
+    window.load_model(str(onnx_path))
+    folder = make_image_folder(tmp_path / "pets")
+    window.load_data(str(folder))
+    wait_idle(qtbot, window)
+    assert window.errors == []
+    assert window.session.model.source_format == "onnx"
+    assert window.model_page.summary.values["Format"].text() == "onnx"
+    assert "demo-copy.onnx" in window.model_page.summary.values["Source"].text()
+    assert window.session.data.class_names == ["cat", "dog", "fox"]
+    assert window.data_page.grid.count() > 0
+    assert window.data_page.counts.row_count() == 3
+    # both are remembered as recent files
+    kinds = dict(window.recent())
+    assert kinds["model"] == str(onnx_path) and kinds["data"] == str(folder)
+
+
+def test_a_folder_with_problems_lists_them(qtbot, window, tmp_path):
+    folder = make_image_folder(tmp_path / "messy", classes=("a", "b"), per_class=6)
+    (folder / "a" / "broken.png").write_bytes(b"not an image")
+    (folder / "empty").mkdir()
+    window.load_data(str(folder))
+    wait_idle(qtbot, window)
+    assert window.errors == []
+    problems = window.data_page.summary.values["Problems"].text()
+    assert "broken.png" in problems and "empty" in problems, problems
+
+
+def test_an_unusable_folder_says_what_is_wrong(qtbot, window, tmp_path):
+    (tmp_path / "nothing" / "only").mkdir(parents=True)
+    window.load_data(str(tmp_path / "nothing"))
+    wait_idle(qtbot, window)
+    assert len(window.errors) == 1 and "Traceback" not in window.errors[0]
+    assert "could not be opened" in window.data_page.summary.values["Dataset"].text()
+
+
+def test_dropping_a_dataset_folder_and_a_model_file_loads_them(qtbot, window, tmp_path):
+    folder = make_image_folder(tmp_path / "dropped")
+    bad_model = tmp_path / "weights.pt"
+    bad_model.write_bytes(b"\x80\x02 definitely not a torch file")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder)), QUrl.fromLocalFile(str(bad_model))])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    wait_idle(qtbot, window)
+    assert window.session.data is not None and window.session.data.name == "dropped"
+    assert len(window.errors) == 1 and "weights.pt" in window.errors[0]  # the corrupt file: a message, no crash
+
+
+@pytest.mark.parametrize("name, content", [("broken.onnx", b"garbage"), ("broken.pt", b"PK\x03\x04 truncated zip")])
+def test_a_corrupt_model_file_becomes_a_clear_message(qtbot, window, tmp_path, name, content):
+    bad = tmp_path / name
+    bad.write_bytes(content)
     window.load_model(str(bad))
     wait_idle(qtbot, window)
-    assert len(window.errors) == 1 and "broken.onnx" in window.errors[0]
-    assert "Traceback" not in window.errors[0]
+    assert len(window.errors) == 1, window.errors
+    message = window.errors[0]
+    assert name in message and "Traceback" not in message and "\n" not in message.strip()
     assert window.session.model is None
+    assert message in window.statusBar().currentMessage()
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def test_geometry_workspace_and_recent_files_persist(qtbot, make_window, tmp_path):
+    other_ws = tmp_path / "other-workspace"
+    first = make_window(start=False)
+    assert first.first_start
+    first.resize(700, 520)  # as small as the window allows (the default is 1280×800)
+    size = (first.width(), first.height())
+    assert size != (1280, 800)
+    assert first.open_workspace(other_ws)
+    first.add_recent("model", "/models/a.onnx")
+    first.close()
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    assert Path(settings.value("workspace")) == other_ws
+    assert settings.value("geometry") is not None
+    from gui.main_window import MainWindow
+
+    second = MainWindow(settings=settings)
+    qtbot.addWidget(second)
+    try:
+        assert not second.first_start
+        assert second.workspace.path == other_ws
+        assert ("model", "/models/a.onnx") in second.recent() and ("workspace", str(other_ws)) in second.recent()
+        # the stored geometry was applied (the offscreen screen is small, so Qt fits it on screen)
+        assert (second.width(), second.height()) != (1280, 800)
+        assert second.width() <= size[0] and second.height() <= size[1]
+    finally:
+        second.close()
+
+
+# ---------------------------------------------------------------------------- jobs
 
 
 def test_cancel_stops_a_running_job(qtbot, window):
@@ -94,17 +221,46 @@ def test_unexpected_error_in_a_job_does_not_crash(qtbot, window):
     assert messages and "boom" in messages[0] and "broken work" in messages[0]
 
 
-def test_screenshot_flag_writes_a_png(tmp_path):
+def test_about_lists_versions():
+    from gui.loading import about_text
+
+    text = about_text("9.9")
+    assert "EdgeSlim 9.9" in text and "torch " in text and "PySide6 " in text and "onnxruntime " in text
+
+
+# ---------------------------------------------------------------------------- the app itself
+
+
+def test_app_shows_its_window_fast_and_screenshots_a_page(tmp_path):
     out = tmp_path / "shot.png"
     exe = Path(sys.executable).parent / "edgeslim"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "EDGESLIM_WORKSPACE": str(tmp_path / "ws"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
     proc = subprocess.run(
-        [str(exe), "--demo", "--screenshot", str(out), "--page", "data"],
-        capture_output=True, text=True, timeout=240, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        [str(exe), "--demo", "--timing", "--screenshot", str(out), "--page", "compress"],
+        capture_output=True, text=True, timeout=240, env=env,
     )
     assert proc.returncode == 0, proc.stderr
-    from PySide6.QtGui import QImage
-
+    shown = float(re.search(r"window shown ([\d.]+) s", proc.stderr).group(1))
+    assert shown < 3.0, f"the window took {shown:.2f} s to appear"
     image = QImage(str(out))
-    assert image.width() >= 640 and image.height() >= 480
-    colours = {image.pixel(x, y) for x in range(0, image.width(), 25) for y in range(0, image.height(), 25)}
-    assert len(colours) > 20  # a rendered window, not a blank rectangle
+    assert image.width() == 1280 and image.height() == 800
+    assert non_blank(image)
+
+
+def test_torchvision_pickers_filter_and_build_specs(qtbot):
+    from gui.panels.data_page import TorchvisionDataDialog
+    from gui.panels.model_page import TorchvisionPicker
+
+    picker = TorchvisionPicker(["mobilenet_v2", "mobilenet_v3_small", "resnet18"])
+    qtbot.addWidget(picker)
+    picker.search.setText("v3")
+    assert picker.chosen() == "mobilenet_v3_small"
+    picker.search.setText("nothing like this")
+    assert picker.chosen() is None
+    dialog = TorchvisionDataDialog()
+    qtbot.addWidget(dialog)
+    assert dialog.spec() is None
+    dialog.kind.setCurrentIndex(dialog.kind.findData("mnist"))
+    dialog.path.setText("/data/mnist")
+    assert dialog.spec() == "mnist:/data/mnist"

@@ -1,0 +1,248 @@
+"""The Compress page: recipe from the form, presets, files, validation as you type, estimate, run, cancel."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+
+from core.pipeline.recipe import load_recipe
+from tests.gui.conftest import Heartbeat, wait_idle
+
+RUN_TIMEOUT_MS = 240_000
+
+
+def add_from_menu(page, technique: str) -> None:
+    """Add a step the way a user does: the Add step menu's action for ``technique``."""
+    actions = [a for a in page.add_menu.actions() if a.text().endswith(f"({technique})")]
+    assert len(actions) == 1, [a.text() for a in page.add_menu.actions()]
+    actions[0].trigger()
+
+
+def select(page, index: int):
+    page.steps.setCurrentRow(index)
+    return page.draft.steps[index]
+
+
+def test_add_menu_is_grouped_by_family(demo_window):
+    page = demo_window.compress_page
+    sections = [a.text() for a in page.add_menu.actions() if a.isSeparator() and a.text()]
+    assert sections == ["Pruning", "Quantization", "Distillation", "Low-rank", "Fine-tune"]
+    names = {a.text().rsplit("(", 1)[-1].rstrip(")") for a in page.add_menu.actions() if not a.isSeparator()}
+    assert {"prune.structured", "quantize.static", "finetune", "distill.kd"} <= names
+
+
+def test_build_a_recipe_from_the_form_save_and_reload(qtbot, demo_window, tmp_path):
+    page = demo_window.compress_page
+    page.draft.clear()
+    add_from_menu(page, "prune.structured")
+    add_from_menu(page, "finetune")
+    add_from_menu(page, "quantize.static")
+    assert page.steps.count() == 3
+    # the form is generated from the selected step's parameters
+    select(page, 0)
+    form = page.form
+    ratio = form.fields["ratio"]
+    assert ratio.slider is not None and "fraction" in ratio.editor.toolTip().lower() or ratio.editor.toolTip()
+    ratio.editor.setValue(0.3)
+    form.fields["importance"].editor.setCurrentIndex(form.fields["importance"].editor.findData("l2"))
+    form.fields["ignore_layers"].editor.setText("fc")
+    form.fields["ignore_layers"].editor.textEdited.emit("fc")
+    select(page, 1)
+    page.form.fields["epochs"].editor.setValue(1)
+    page.form.fields["augment"].editor.setChecked(False)
+    # slider and spin box move together
+    select(page, 0)
+    ratio = page.form.fields["ratio"]
+    ratio.slider.setValue(ratio.slider.maximum())
+    assert abs(ratio.editor.value() - 0.95) < 1e-9
+    ratio.editor.setValue(0.3)
+    # disable, reorder (a drag reports the new order), rename
+    page.steps.item(1).setCheckState(Qt.CheckState.Unchecked)
+    assert page.draft.steps[1].enabled is False
+    uids = page.steps.uids()
+    page.steps.reordered.emit([uids[1], uids[0], uids[2]])
+    assert [s.technique for s in page.draft.steps] == ["finetune", "prune.structured", "quantize.static"]
+    page.steps.reordered.emit(uids)
+    page.name_edit.setText("my-recipe")
+    page.name_edit.textEdited.emit("my-recipe")
+    assert page.problems() == []
+
+    path = page.save_recipe(tmp_path / "mine.toml")
+    assert path is not None and path.is_file()
+    recipe = load_recipe(path)  # the CLI's own loader reads what the app wrote
+    assert recipe.name == "my-recipe"
+    assert [s.technique for s in recipe.steps] == ["prune.structured", "finetune", "quantize.static"]
+    assert [s.enabled for s in recipe.steps] == [True, False, True]
+    prune, finetune = recipe.steps[0].config, recipe.steps[1].config
+    assert (prune.ratio, prune.importance, prune.ignore_layers) == (0.3, "l2", ("fc",))
+    assert (finetune.epochs, finetune.augment) == (1, False)
+
+    page.load_preset("Fast int8")
+    assert page.steps.count() == 1
+    assert page.open_recipe(path)
+    assert page.name_edit.text() == "my-recipe"
+    assert [s.technique for s in page.draft.steps] == ["prune.structured", "finetune", "quantize.static"]
+    assert page.steps.item(1).checkState() == Qt.CheckState.Unchecked
+    select(page, 0)
+    assert page.form.fields["ratio"].editor.value() == 0.3
+    assert page.form.fields["ignore_layers"].editor.text() == "fc"
+    assert demo_window.errors == []
+
+
+def test_presets_load_and_validate(demo_window):
+    from core.presets import PRESETS
+
+    page = demo_window.compress_page
+    for preset in PRESETS:
+        page.load_preset(preset.name)
+        assert page.steps.count() == len(preset.recipe().steps)
+        assert page.problems() == [], preset.name
+    assert [s.technique for s in page.draft.steps] == ["prune.structured", "finetune", "quantize.static"]
+
+
+def test_an_invalid_parameter_is_marked_and_explained_as_you_type(qtbot, demo_window):
+    demo_window.show_page("compress")
+    page = demo_window.compress_page
+    page.load_preset("Prune 50% + int8")
+    select(page, 0)
+    field = page.form.fields["ratio"]
+    field.editor.setFocus()
+    field.editor.selectAll()
+    qtbot.keyClicks(field.editor, "1.5")
+    assert field.error.isVisible()
+    assert "out of range from 0 to 0.95" in field.error.text()
+    assert field.editor.property("invalid") is True
+    assert not page.run_button.isEnabled()
+    assert "Channel ratio" in page.reason_label.text() and "0.95" in page.reason_label.text()
+    assert page.problems_label.isVisible()
+    assert page.save_recipe() is None and "not allowed" in demo_window.errors[-1]  # refused, with the reason
+    # a field that is not a number at all
+    field.editor.selectAll()
+    qtbot.keyClicks(field.editor, "-")
+    assert "expected a number" in field.error.text()
+    # fixing it clears the mark
+    field.editor.selectAll()
+    qtbot.keyClicks(field.editor, "0.4")
+    assert not field.error.isVisible() and field.editor.property("invalid") is False
+    assert page.run_button.isEnabled(), page.run_blocker()
+
+
+def test_a_pytorch_step_after_quantization_is_refused_inline(demo_window):
+    demo_window.show_page("compress")
+    page = demo_window.compress_page
+    page.load_preset("Fast int8")
+    add_from_menu(page, "finetune")
+    assert page.problems_label.isVisible()
+    text = page.problems_label.text()
+    assert "finetune cannot follow quantize.static" in text and "last" in text
+    assert not page.run_button.isEnabled()
+    finetune_item = page.steps.item(1)
+    assert "cannot follow" in finetune_item.toolTip() and not finetune_item.icon().isNull()
+    page.steps.setCurrentRow(1)
+    page.up_button.click()  # finetune first, quantization last: fine
+    assert [s.technique for s in page.draft.steps] == ["finetune", "quantize.static"]
+    assert not page.problems_label.isVisible() and page.run_button.isEnabled()
+
+
+def test_estimate_shows_params_and_macs_after_structured_pruning(qtbot, demo_window):
+    page = demo_window.compress_page
+    page.load_preset("Prune 50% + int8")
+    wait_idle(qtbot, demo_window)
+    text = page.estimate_label.text()
+    assert "Estimate before running" in text and "fewer MACs" in text and "prune.structured" in text, text
+
+
+def run_and_wait(qtbot, win, timeout=RUN_TIMEOUT_MS):
+    page = win.compress_page
+    job = page.run()
+    assert job is not None, page.run_blocker()
+    qtbot.waitUntil(lambda: page.run_job is None, timeout=timeout)
+    return job
+
+
+def test_run_quantize_static_to_completion_shows_the_result_card(qtbot, demo_window, record_property):
+    win = demo_window
+    win.show_page("compress")
+    page = win.compress_page
+    page.load_preset("Fast int8")
+    page.repeats.setValue(5)
+    wait_idle(qtbot, win)
+    beat = Heartbeat(20).start()
+    stages_seen: set[str] = set()
+    job = page.run()
+    assert job is not None
+    assert not page.run_button.isEnabled() and page.cancel_button.isEnabled()
+
+    def finished() -> bool:
+        stages_seen.add(page.stage_label.text().split(" — ")[0])
+        return page.run_job is None
+
+    qtbot.waitUntil(finished, timeout=RUN_TIMEOUT_MS)
+    beat.stop()
+    record_property("worst_gap_ms", round(beat.worst_gap_ms, 1))
+    print(f"\nheartbeat: worst gap {beat.worst_gap_ms:.0f} ms over {len(beat.gaps)} ticks during the run")
+    assert win.errors == []
+    assert beat.worst_gap_ms < 200, f"the event loop was blocked for {beat.worst_gap_ms:.0f} ms"
+    # progress per stage with its label
+    assert any("quantize.static" in s for s in stages_seen), stages_seen
+    # the result landed in the workspace and shows as a before/after card
+    runs = win.workspace.list_runs()
+    assert len(runs) == 1 and runs[0].status == "done" and runs[0].techniques == ["quantize.static"]
+    card = page.card
+    assert card.row.id == runs[0].id
+    assert "finished" in card.title.text()
+    assert set(card.values) >= {"Top-1 accuracy", "Parameters", "MACs", "ONNX file", "Zipped", "ORT latency"}
+    before, after, change = card.values["ONNX file"]
+    assert "smaller" in change and float(change.split("×")[0]) > 2.5
+    assert card.values["ORT latency"][1].endswith("ms")
+    assert "quantize.static" in card.steps.text() and not card.artifact.isHidden()
+    log = page.log.toPlainText()
+    assert "step 1 quantize.static finished" in log and f"Run #{runs[0].id} done" in log
+    assert page.overall.value() == 1000
+    # the other pages follow
+    assert win.explore_page.table.row_count() == 1
+    assert win.export_page.artifact and win.export_page.artifact.endswith("model.onnx")
+    # running it again finds the identical stored run instead of running
+    run_and_wait(qtbot, win)
+    assert len(win.workspace.list_runs()) == 1
+    assert "already stored" in card.status.text()
+
+
+def test_cancel_stops_a_long_run_within_seconds_and_stores_it_cancelled(qtbot, demo_window):
+    win = demo_window
+    page = win.compress_page
+    page.draft.clear()
+    page.add_step("finetune", {"epochs": 50, "batch_size": 16})
+    page.repeats.setValue(3)
+    wait_idle(qtbot, win)
+    job = page.run()
+    assert job is not None
+    qtbot.waitUntil(lambda: "finetune" in page.stage_label.text() and page.stage_bar.value() > 0, timeout=RUN_TIMEOUT_MS)
+    assert "left" in page.time_label.text() or "Elapsed" in page.time_label.text()
+    t0 = time.perf_counter()
+    page.cancel_button.click()
+    assert not page.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: page.run_job is None, timeout=30_000)
+    stopped_after = time.perf_counter() - t0
+    print(f"\ncancel: the run stopped {stopped_after:.2f} s after Cancel")
+    assert stopped_after < 5.0
+    runs = win.workspace.list_runs()
+    assert len(runs) == 1 and runs[0].status == "cancelled"
+    assert "cancelled" in page.card.title.text()
+    assert "Cancelled" in page.log.toPlainText() or "cancelled" in page.log.toPlainText()
+    assert win.errors == []
+    assert page.run_button.isEnabled()
+
+
+def test_result_card_says_changes_in_words():
+    from gui.widgets.result_card import change_text, rows_for
+
+    assert change_text(2.5, "fewer") == "2.50× fewer"
+    assert change_text(1.001, "smaller") == "same"
+    assert change_text(0.8, "faster") == "1.25× slower"
+    assert change_text(None, "fewer") == "—"
+    rows = {r[0]: r for r in rows_for({"accuracy": 0.9, "params": 100, "macs": 10},
+                                      {"accuracy": 0.88, "params": 50, "macs": 10, "ratios": {"macs": 1.0}})}
+    assert rows["Top-1 accuracy"][3] == "-2.00 pt" and rows["Top-1 accuracy"][4] is False
+    assert rows["Parameters"][3] == "2.00× fewer" and rows["MACs"][3] == "same"

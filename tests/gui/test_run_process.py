@@ -1,0 +1,44 @@
+"""The run worker process: Cancel is immediate even inside a call that ignores it, and a crash stays in the child."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from core.errors import EdgeSlimError
+from core.jobs import Cancelled, CancelToken
+from gui.run_process import KILL_AFTER_S, RunWorker, WorkerDied
+
+
+@pytest.fixture
+def worker():
+    w = RunWorker()
+    yield w
+    w.stop()
+    assert not w.alive()
+
+
+def test_a_task_that_ignores_cancel_is_killed_within_seconds(worker):
+    token = CancelToken()
+    killed: list[int] = []
+    worker.start()
+    pid = worker.pid
+    cancelled_at: list[float] = []
+    threading.Timer(0.5, lambda: (cancelled_at.append(time.perf_counter()), token.cancel())).start()
+    with pytest.raises(Cancelled):
+        worker.execute("sleep", {"seconds": 120}, progress=lambda f, m: None, cancel=token, on_kill=killed.append)
+    stopped_after = time.perf_counter() - cancelled_at[0]
+    assert stopped_after < KILL_AFTER_S + 1.5, f"stopped {stopped_after:.1f} s after cancel"
+    assert killed == [pid] and not worker.alive()
+    # the next task starts a fresh child
+    assert worker.execute("sleep", {"seconds": 0}, progress=lambda f, m: None, cancel=CancelToken()) is None
+    assert worker.pid != pid
+
+
+def test_a_crash_in_the_child_is_an_error_not_a_crash(worker):
+    with pytest.raises(WorkerDied) as info:
+        worker.execute("crash", {}, progress=lambda f, m: None, cancel=CancelToken())
+    assert "stopped unexpectedly" in str(info.value) and isinstance(info.value, EdgeSlimError)
+    assert not worker.alive()
