@@ -11,7 +11,7 @@ from core.techniques.base import allowed_text, coerce_value, params_of
 
 EXPECTED = {
     "prune.unstructured", "prune.structured", "quantize.static", "quantize.dynamic", "quantize.fp16",
-    "quantize.qat", "finetune",
+    "quantize.qat", "finetune", "distill.kd", "arch.swap", "lowrank.svd", "lowrank.tucker",
 }
 
 
