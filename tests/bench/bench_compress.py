@@ -53,6 +53,11 @@ DEMO_RECIPES: dict[str, str] = {
     "chain35": '[[step]]\ntechnique = "prune.structured"\nratio = 0.35\n'
                '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\n'
                '[[step]]\ntechnique = "quantize.static"\n',
+    "struct35r8+ft": '[[step]]\ntechnique = "prune.structured"\nratio = 0.35\nround_to = 8\n'
+                     '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\n',
+    "chain35r8": '[[step]]\ntechnique = "prune.structured"\nratio = 0.35\nround_to = 8\n'
+                 '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\n'
+                 '[[step]]\ntechnique = "quantize.static"\n',
     "kd→w8": '[[step]]\ntechnique = "distill.kd"\nstudent = "demo_w8"\n',
     "swap→w8": '[[step]]\ntechnique = "arch.swap"\nstudent = "demo_w8"\n',
     "tucker+ft": '[[step]]\ntechnique = "lowrank.tucker"\n'
@@ -140,7 +145,7 @@ def floors(base: Row, rows: dict[str, Row]) -> list[tuple[str, bool]]:
             (f"quantize.static: file {base.size / r.size:.2f}× smaller ≥ 3.8×", base.size / r.size >= 3.8),
             (f"quantize.static: ORT {base.latency[32] / r.latency[32]:.2f}× faster at batch 32 ≥ 1.5×", base.latency[32] / r.latency[32] >= 1.5),
         ]
-    for key, label in (("struct50+ft", "0.5"), ("struct35+ft", "0.35")):
+    for key, label in (("struct50+ft", "0.5"), ("struct35+ft", "0.35"), ("struct35r8+ft", "0.35 round_to 8")):
         if key in rows:
             r = rows[key]
             checks += [
@@ -154,7 +159,7 @@ def floors(base: Row, rows: dict[str, Row]) -> list[tuple[str, bool]]:
             (f"prune.unstructured 80 % + ft: zipped {base.zip_size / r.zip_size:.2f}× smaller ≥ 3×", base.zip_size / r.zip_size >= 3.0),
             (f"prune.unstructured 80 % + ft: accuracy drop {drop(r):.2f} pt ≤ 1", drop(r) <= 1.0),
         ]
-    for key in ("chain50", "chain35"):
+    for key in ("chain50", "chain35", "chain35r8"):
         if key in rows:
             r = rows[key]
             checks += [
