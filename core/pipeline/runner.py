@@ -207,10 +207,11 @@ def run_recipe(
                 progress=_labelled(sub_progress(progress, split, hi), label), **measure,
             )
             previous = result.steps[-1].snapshot if result.steps else result.baseline
-            if snap.metrics.macs is None and step.info.side == ONNX and previous is not None and previous.metrics.macs:
-                # quantization changes the arithmetic's precision, not how much of it there is
+            if step.info.side == ONNX and previous is not None and previous.metrics.macs:
+                # quantization changes the arithmetic's precision, not how much of it there is; an ONNX
+                # counter would read Q/DQ nodes as extra work (or fail on integer ops)
                 snap.metrics.macs = previous.metrics.macs
-                snap.metrics.notes.append("MACs carried over from before quantization (the counter cannot read this graph's int8 ops)")
+                snap.metrics.notes.append("MACs as before quantization: int8 does the same multiply-accumulates in lower precision")
                 snap.ratios = ratios_between(result.baseline.metrics, snap.metrics)
             record = StepRecord(i, step.technique, step.params(), outcome, snap, seconds)
             result.steps.append(record)
