@@ -166,6 +166,12 @@ class MainWindow(QMainWindow):
         self.session.subscribe(self._update_status)
         self.compress_page.threads.valueChanged.connect(lambda v: self._update_target())
         self.compress_page.run_finished.connect(self._run_finished)
+        self.explore_page.export_requested.connect(self.export_run)
+        self.explore_page.details_requested.connect(self.show_run_details)
+        self.explore_page.compare_requested.connect(self.compare_runs)
+        self.explore_page.rerun_requested.connect(self.rerun)
+        self.explore_page.target_changed.connect(lambda budgets: self._update_target())
+        self.dialogs: list = []  # open non-modal dialogs (details, comparisons), kept alive until closed
         self.compress_page.changed.connect(self._update_actions)
         self._update_target()
 
@@ -222,6 +228,7 @@ class MainWindow(QMainWindow):
         # pauses the GUI thread for 200-300 ms. Freezing moves them out of the collector's way for good.
         gc.freeze()
         self.compress_page.set_techniques(techniques)
+        self.explore_page.set_families({t.name: t.family for t in techniques})
 
     # ------------------------------------------------------------------ menu and dialogs
 
@@ -391,6 +398,47 @@ class MainWindow(QMainWindow):
     def run_recipe(self) -> None:
         self.show_page("compress")
         self.compress_page.run()
+
+    # ------------------------------------------------------------------ runs from the Explore page
+
+    def export_run(self, row) -> None:
+        self.export_page.show_run(row)
+        self.show_page("export")
+
+    def _open_dialog(self, dialog) -> None:
+        self.dialogs.append(dialog)
+        dialog.finished.connect(lambda _: self.dialogs.remove(dialog) if dialog in self.dialogs else None)
+        dialog.show()
+
+    def show_run_details(self, row) -> None:
+        from gui.dialogs.run_dialogs import RunDetailsDialog
+
+        self._open_dialog(RunDetailsDialog(self.workspace.get_run(row.id), self))
+
+    def compare_runs(self, a, b) -> None:
+        from gui.dialogs.run_dialogs import CompareDialog
+
+        self._open_dialog(CompareDialog(a, b, self))
+
+    def rerun(self, row) -> Job:
+        """Run a stored run's recipe again on its model and data (nothing reused), in the worker process."""
+        ws, worker = self.workspace, self.worker
+        path = str(ws.path)
+
+        def work(progress, cancel):
+            from core.store.execute import RunRequest
+
+            request = RunRequest.from_row(row)
+            payload = {"workspace": path, "request": request_payload(request), "reuse": False,
+                       "model_spec": request.model_spec, "data_spec": request.data_spec}
+            return worker.execute("run", payload, progress=progress, cancel=cancel)
+
+        job = Job(f"Running #{row.id} {row.name} again", work, kind="run")
+        job.signals.finished.connect(lambda done: (self.explore_page.refresh(), self.explore_page.select_run(done["run_id"]),
+                                                   self.statusBar().showMessage(f"run #{done['run_id']} stored ({done['status']})", 8000)))
+        job.signals.failed.connect(lambda msg, exc: self.show_error(msg))
+        job.signals.cancelled.connect(self.explore_page.refresh)
+        return self.jobs.start(job)
 
     def _run_finished(self, row) -> None:
         self.explore_page.refresh()
@@ -571,8 +619,11 @@ class MainWindow(QMainWindow):
 
     def _update_target(self) -> None:
         threads = self.compress_page.threads.value()
-        self.target_label.setText(f"Target: this CPU · ONNX Runtime · {threads} thread{'s' if threads != 1 else ''} · batch 1")
-        self.target_label.setToolTip("Where latency is measured. Device profiles for export targets come with the Export page.")
+        budgets = self.explore_page.budgets
+        device = f"Target: <b>{budgets.label}</b> · " if budgets.label else "Target: none · "
+        self.target_label.setText(f"{device}measured on this CPU, ONNX Runtime, {threads} thread{'s' if threads != 1 else ''}, batch 1")
+        self.target_label.setToolTip("The device whose budgets the Explore page draws (choose it there), and how latency is "
+                                     "measured here. The Export page checks a model against any device profile.")
 
     def is_busy(self) -> bool:
         return bool(self.jobs.active) or self.compress_page.estimate_pending()
@@ -582,6 +633,7 @@ class MainWindow(QMainWindow):
             self.settings.setValue("geometry", self.saveGeometry())
             self.settings.sync()
         self.compress_page.estimate_timer.stop()
+        self.explore_page.stop()
         self.jobs.cancel_all()
         self.jobs.wait(30_000)
         if self.own_worker:

@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional
 
 from core.errors import EdgeSlimError
 from core.jobs import Cancelled, CancelToken, ProgressFn
+from gui.tasks.base import TaskContext
 
 log = logging.getLogger("edgeslim.gui")
 
@@ -52,6 +53,7 @@ def _serve(requests, events, cancel_event) -> None:  # pragma: no cover - runs i
 
         import core.store.execute  # noqa: F401
         import core.techniques  # noqa: F401
+        import gui.tasks  # noqa: F401
     except BaseException as exc:
         events.put(("fatal", f"the worker could not start: {type(exc).__name__}: {exc}"))
         return
@@ -88,11 +90,7 @@ def _task(kind: str, payload: dict, events, cancel_event, cache: dict, stamps: d
 
     try:
         _fresh_cache(cache, stamps, payload)
-        if kind == "run":
-            result = _run(payload, progress, token, lambda record: events.put(("step", record.to_dict())), cache)
-        elif kind == "evaluate":
-            result = _evaluate(payload, progress, token, cache)
-        elif kind == "sleep":  # holds the worker without looking at cancel, like a long native call (tests the kill)
+        if kind == "sleep":  # holds the worker without looking at cancel, like a long native call (tests the kill)
             time.sleep(float(payload.get("seconds", 60)))
             result = None
         elif kind == "crash":  # dies the way a segfault in a native library does (tests that the window survives)
@@ -100,7 +98,9 @@ def _task(kind: str, payload: dict, events, cancel_event, cache: dict, stamps: d
 
             os.abort()
         else:
-            raise ValueError(f"unknown task {kind!r}")
+            from gui.tasks import run_task
+
+            result = run_task(kind, payload, TaskContext(progress, token, lambda event, data: events.put((event, data)), cache))
         events.put(("done", result))
     except Cancelled:
         events.put(("cancelled", None))
@@ -126,37 +126,6 @@ def _fresh_cache(cache: dict, stamps: dict, payload: dict) -> None:
             for key in [k for k in cache if k[1] == spec]:
                 del cache[key]
         stamps[spec] = stamp
-
-
-def _request(payload: dict):
-    from core.pipeline.runner import RunOptions
-    from core.store.execute import RunRequest
-
-    fields = dict(payload["request"])
-    fields["options"] = RunOptions(**fields["options"])
-    return RunRequest(**fields)
-
-
-def _run(payload: dict, progress: ProgressFn, cancel: CancelToken, on_step, cache: dict) -> dict:
-    from core.store.execute import execute_run
-    from core.store.workspace import Workspace
-
-    with Workspace(payload["workspace"], check_interrupted=False) as ws:
-        done = execute_run(ws, _request(payload), reuse=payload.get("reuse", True), progress=progress, cancel=cancel,
-                           on_step=on_step, cache=cache)
-        return {"run_id": done.row.id, "reused": done.reused, "status": done.row.status}
-
-
-def _evaluate(payload: dict, progress: ProgressFn, cancel: CancelToken, cache: dict) -> dict:
-    from core.metrics.measure import measure_model
-    from core.store.execute import load_inputs
-
-    model, data = load_inputs(_request(payload), cache)
-    metrics = measure_model(model, data, threads=payload.get("threads", 2), repeats=payload.get("repeats", 30),
-                            warmup=payload.get("warmup", 5), progress=progress, cancel=cancel)
-    out = metrics.to_dict()
-    out.pop("latency", None)
-    return out
 
 
 # --------------------------------------------------------------------------- the parent's handle

@@ -66,14 +66,14 @@ def pareto_indices(points: Sequence[dict], objectives: Sequence[str]) -> list[in
     """Indices of the non-dominated points (metrics dicts), ordered by the first objective."""
     names = check_objectives(objectives)
     costs = _costs(points, names)
-    valid = [i for i in range(len(points)) if not np.isnan(costs[i]).any()]
-    front = []
-    for i in valid:
-        dominated = any(
-            np.all(costs[j] <= costs[i]) and np.any(costs[j] < costs[i]) for j in valid if j != i
-        )
-        if not dominated:
-            front.append(i)
+    valid = np.flatnonzero(~np.isnan(costs).any(axis=1)) if len(points) else np.zeros(0, dtype=int)
+    c = costs[valid]
+    # dominated[i]: some j is no worse on every objective and better on one (one vectorised pass: the
+    # Explore page recomputes this for hundreds of runs on the GUI thread)
+    no_worse = (c[None, :, :] <= c[:, None, :]).all(axis=2)
+    better = (c[None, :, :] < c[:, None, :]).any(axis=2)
+    dominated = (no_worse & better).any(axis=1)
+    front = [int(i) for i in valid[~dominated]]
     # one point per distinct cost vector (duplicates are the same trade-off)
     seen, unique = set(), []
     for i in sorted(front, key=lambda k: tuple(costs[k])):

@@ -237,6 +237,14 @@ class Workspace:
         sql = _RUN_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY runs.id"
         return [_row(r) for r in self._read(sql, params)]
 
+    def data_version(self) -> int:
+        """A number that changes whenever another process commits to the database (SQLite ``PRAGMA data_version``).
+
+        Cheap enough to poll every second: the window watches it to show runs
+        that a sweep, a worker or ``edgeslim-cli`` store while it is open.
+        """
+        return int(self._read("PRAGMA data_version")[0][0])
+
     def find_done_trial(self, trial_key: str) -> Optional[RunRow]:
         rows = self._read(_RUN_SELECT + " WHERE runs.trial_key = ? AND runs.status = 'done' ORDER BY runs.id DESC LIMIT 1", (trial_key,))
         return _row(rows[0]) if rows else None

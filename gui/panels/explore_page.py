@@ -1,20 +1,43 @@
-"""Explore page: the runs stored in the workspace, with the size / accuracy front marked.
+"""Explore page: every run of the workspace as a point on accuracy-vs-cost plots and a row in a table.
 
-Trade-off plots come with a later version of this page; until then it lists
-every stored run (read straight from the workspace) so results can be compared
-and found again.
+The page reads the workspace (never the worker) and redraws whenever the
+database changes — a run finishing in the window, a sweep trial, or another
+process such as ``edgeslim-cli`` — by polling SQLite's ``data_version``, a
+counter that costs one query. What each row shows is computed in
+:mod:`core.store.run_summary`; the page only draws it and routes actions
+(details, compare, re-run, export, delete) to dialogs, the worker or the window.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core import fmt
-from gui.widgets.table import DataTable
+from core.store.run_summary import Budgets, RunSummary, baselines, summarise_runs
+from gui.widgets.table import SORT_ROLE, DataTable
+from gui.widgets.tradeoff_plot import TradeoffPlot, run_tooltip
 
-COLUMNS = ("Run", "Name", "Status", "Steps", "Top-1", "Δ pt", "ONNX file", "Size ×", "MACs", "Latency", "Speed-up", "Front", "Finished")
+COLUMNS = ("Run", "Name", "Techniques", "Status", "Top-1", "Δ pt", "ONNX file", "Size ×", "MACs", "Latency", "Speed-up",
+           "Fits target", "Front", "Finished")
+AXIS_CHOICES = (("size", "File size"), ("latency", "Latency"), ("macs", "MACs"))
+POLL_MS = 1000
 
 
 def _when(stamp: Optional[str]) -> str:
@@ -29,77 +52,310 @@ def _when(stamp: Optional[str]) -> str:
         return stamp
 
 
+def _cells(s: RunSummary) -> list[tuple[str, Any]]:
+    def num(v: Optional[float], text: str, missing: float = -1e18) -> tuple[str, Any]:
+        return ("—", missing) if v is None else (text, v)
+
+    fits = {True: ("yes", 1), False: ("no: " + "; ".join(s.misfit), 0), None: ("—", 0.5)}[s.fits]
+    return [
+        (f"#{s.id}", s.id), (s.name, s.name), (" → ".join(s.techniques), " ".join(s.techniques)), (s.status, s.status),
+        num(s.accuracy, f"{100 * (s.accuracy or 0):.2f} %"),
+        num(s.delta_pt, f"{s.delta_pt or 0:+.2f}"),
+        num(s.size_bytes, fmt.size(s.size_bytes), 1e18), num(s.size_ratio, f"{s.size_ratio or 0:.2f}×"),
+        num(s.macs, fmt.si(s.macs), 1e18), num(s.latency_ms, f"{s.latency_ms or 0:.3f} ms", 1e18),
+        num(s.speedup, f"{s.speedup or 0:.2f}×"), fits, ("★" if s.on_front else "", 1 if s.on_front else 0),
+        (_when(s.finished), s.finished or ""),
+    ]
+
+
 class ExplorePage(QWidget):
+    """Trade-off plots and the runs table; a Sensitivity tab is added by the window (``add_tab``)."""
+
+    export_requested = Signal(object)  # RunRow
+    compare_requested = Signal(object, object)  # RunRow, RunRow
+    details_requested = Signal(object)  # RunRow
+    rerun_requested = Signal(object)  # RunRow
+    sweep_requested = Signal()
+    target_changed = Signal(object)  # Budgets
+
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         title = QLabel("Explore")
         title.setObjectName("pageTitle")
-        note = QLabel(
-            "Every run stored in the workspace, newest last. <b>Front</b> marks the runs that no other run beats on both "
-            "file size and accuracy. Interactive trade-off plots (accuracy against size, MACs and latency) will appear "
-            "on this page; meanwhile <code>edgeslim-cli runs pareto --workspace WORKSPACE</code> prints the front over any "
-            "two or three objectives."
-        )
-        note.setObjectName("notice")
-        note.setWordWrap(True)
-        self.caption = QLabel("Runs")
+        self.caption = QLabel()
+        self.caption.setObjectName("muted")
+        self.caption.setTextFormat(Qt.TextFormat.RichText)
+        self.x_combo = QComboBox()
+        for key, label in AXIS_CHOICES:
+            self.x_combo.addItem(label, key)
+        self.x_combo.setToolTip("What accuracy is plotted against")
+        self.log_check = QCheckBox("Log scale")
+        self.log_check.setToolTip("A log axis spreads runs that differ by orders of magnitude (int8 files next to fp32 ones)")
+        self.target_combo = QComboBox()
+        self.target_combo.setMinimumWidth(220)
+        self.target_combo.setToolTip("The device whose storage budget is drawn on the size plot and checked in the table")
+        self.latency_budget = QDoubleSpinBox()
+        self.latency_budget.setRange(0.0, 100_000.0)
+        self.latency_budget.setDecimals(3)
+        self.latency_budget.setSingleStep(0.05)
+        self.latency_budget.setSuffix(" ms")
+        self.latency_budget.setSpecialValueText("none")
+        self.latency_budget.setToolTip("Latency budget per image, compared with the latency measured on this machine "
+                                       "(ONNX Runtime, batch 1). 0 = no budget. The Export page estimates the target's own.")
+        self.sweep_button = QPushButton("New sweep…")
+        self.sweep_button.setToolTip("Run the current recipe over a grid or an Optuna search of its parameters")
         self.refresh_button = QPushButton("Refresh")
-        head = QHBoxLayout()
-        head.addWidget(self.caption)
-        head.addStretch(1)
-        head.addWidget(self.refresh_button)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Accuracy vs"))
+        controls.addWidget(self.x_combo)
+        controls.addWidget(self.log_check)
+        controls.addSpacing(16)
+        controls.addWidget(QLabel("Target"))
+        controls.addWidget(self.target_combo)
+        controls.addWidget(QLabel("Latency budget"))
+        controls.addWidget(self.latency_budget)
+        controls.addStretch(1)
+        controls.addWidget(self.sweep_button)
+        controls.addWidget(self.refresh_button)
+
+        self.plot = TradeoffPlot()
         self.table = DataTable(COLUMNS)
         self.table.filter.setPlaceholderText("Filter runs (name, status, technique, …)")
-        self.empty = QLabel("No runs in this workspace yet: build a recipe on the Compress page and press Run.")
-        self.empty.setObjectName("muted")
+        self.table.view.setSelectionMode(QTableView.SelectionMode.ExtendedSelection)
+        self.table.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.empty = QLabel("No runs in this workspace yet: build a recipe on the Compress page and press Run, "
+                            "or start a sweep with <b>New sweep…</b>. Each finished run appears here as a point.")
+        self.empty.setObjectName("notice")
+        self.empty.setWordWrap(True)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.plot)
+        split.addWidget(self.table)
+        split.setChildrenCollapsible(False)
+        split.setSizes([380, 300])  # the plot a little taller than the table
+        tradeoffs = QWidget()
+        tl = QVBoxLayout(tradeoffs)
+        tl.setContentsMargins(0, 6, 0, 0)
+        tl.addLayout(controls)
+        tl.addWidget(self.empty)
+        tl.addWidget(split, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(tradeoffs, "Trade-offs")
+        head = QHBoxLayout()
+        head.addWidget(title)
+        head.addSpacing(12)
+        head.addWidget(self.caption, 1)
         layout = QVBoxLayout(self)
-        layout.addWidget(title)
-        layout.addWidget(note)
         layout.addLayout(head)
-        layout.addWidget(self.empty)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.tabs, 1)
+
         self.workspace: Any = None
+        self.families: dict[str, str] = {}
+        self.targets: list = []
+        self.budgets = Budgets()
+        self.summaries: list[RunSummary] = []
+        self.rows: dict[int, Any] = {}  # run id -> RunRow
+        self.version: Optional[int] = None
+        self.dirty = False
+        self.confirm: Callable[[str], bool] = self._confirm  # tests replace it (no modal box offscreen)
+        self.poll = QTimer(self)
+        self.poll.setInterval(POLL_MS)
+        self.poll.timeout.connect(self._poll)
+        self.poll.start()
+        self._load_targets()
+        self.x_combo.currentIndexChanged.connect(lambda _: self.refresh())
+        self.log_check.toggled.connect(lambda _: self.refresh())
+        self.target_combo.currentIndexChanged.connect(lambda _: self._budgets_changed())
+        self.latency_budget.valueChanged.connect(lambda _: self._budgets_changed())
         self.refresh_button.clicked.connect(self.refresh)
+        self.sweep_button.clicked.connect(self.sweep_requested.emit)
+        self.plot.point_clicked.connect(self.select_run)
+        self.table.view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
+        self.table.view.customContextMenuRequested.connect(self._context_menu)
+        self.table.view.doubleClicked.connect(lambda _: self._with_selected(self.details_requested.emit))
+
+    # ------------------------------------------------------------------ inputs
+
+    def add_tab(self, widget: QWidget, title: str) -> None:
+        self.tabs.addTab(widget, title)
+
+    def set_families(self, families: dict[str, str]) -> None:
+        """Technique name -> family, from the loaded registry (colours plug-in techniques correctly)."""
+        self.families = dict(families)
+        self.refresh()
+
+    def _load_targets(self) -> None:
+        from core.export.targets import list_targets
+
+        try:
+            self.targets = list_targets()
+        except Exception as exc:  # a broken user profile must not take the page down; the Export page names it
+            self.targets = []
+            self.caption.setText(f"Target profiles could not be read: {exc}")
+        self.target_combo.blockSignals(True)
+        self.target_combo.clear()
+        self.target_combo.addItem("No target", None)
+        for t in self.targets:
+            self.target_combo.addItem(t.label, t.name)
+        self.target_combo.blockSignals(False)
+
+    def set_target(self, name: Optional[str]) -> None:
+        index = self.target_combo.findData(name)
+        self.target_combo.setCurrentIndex(max(index, 0))
+
+    def _budgets_changed(self) -> None:
+        name = self.target_combo.currentData()
+        latency = self.latency_budget.value() or None
+        profile = next((t for t in self.targets if t.name == name), None)
+        self.budgets = Budgets.for_target(profile, latency) if profile else Budgets("", None, latency)
+        self.target_changed.emit(self.budgets)
+        self.refresh()
+
+    @property
+    def x_axis(self) -> str:
+        return str(self.x_combo.currentData())
+
+    # ------------------------------------------------------------------ workspace and refresh
 
     def set_workspace(self, workspace: Any) -> None:
         self.workspace = workspace
+        self.version = None
         self.refresh()
 
-    def refresh(self) -> None:
-        runs = self.workspace.list_runs() if self.workspace is not None else []
-        from core.pipeline.pareto import pareto_indices
-
-        done = [r for r in runs if r.status == "done" and r.final]
+    def _poll(self) -> None:
+        """Redraw when another process (the worker, a sweep, the CLI) has committed to the workspace."""
+        if self.workspace is None:
+            return
         try:
-            front = {done[i].id for i in pareto_indices([r.final for r in done], ["size", "accuracy"])} if done else set()
-        except Exception:  # a front needs comparable metrics; without them the column stays empty
-            front = set()
-        rows = []
-        for r in runs:
-            f, b = r.final or {}, r.baseline or {}
-            acc, acc0 = f.get("accuracy"), b.get("accuracy")
-            delta = None if acc is None or acc0 is None else 100 * (acc - acc0)
-            ratios = f.get("ratios") or {}
-            lat = (f.get("latency_ms") or {}).get("onnxruntime")
-            rows.append([
-                (f"#{r.id}", r.id), (r.name, r.name), (r.status, r.status),
-                (" → ".join(r.techniques), " ".join(r.techniques)),
-                ("—" if acc is None else f"{100 * acc:.2f} %", acc if acc is not None else -1.0),
-                ("—" if delta is None else f"{delta:+.2f}", delta if delta is not None else -1e9),
-                (fmt.size(f.get("size_bytes")), f.get("size_bytes") or 0),
-                ("—" if not ratios.get("size") else f"{ratios['size']:.2f}×", ratios.get("size") or 0.0),
-                (fmt.si(f.get("macs")), f.get("macs") or 0),
-                ("—" if lat is None else f"{lat:.3f} ms", lat if lat is not None else 1e9),
-                ("—" if not ratios.get("speedup_onnxruntime") else f"{ratios['speedup_onnxruntime']:.2f}×", ratios.get("speedup_onnxruntime") or 0.0),
-                ("★" if r.id in front else "", 1 if r.id in front else 0),
-                (_when(r.finished), r.finished or ""),
-            ])
-        self.table.set_rows(rows)
-        steps_col = COLUMNS.index("Steps")
-        for i in range(self.table.model.rowCount()):
-            item = self.table.model.item(i, steps_col)
-            item.setToolTip(item.text())
+            version = self.workspace.data_version()
+        except Exception:  # the workspace was closed under us: the next set_workspace fixes it
+            return
+        if version != self.version:
+            self.version = version
+            if self.isVisible():
+                self.refresh()
+            else:
+                self.dirty = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if self.dirty:
+            self.refresh()
+
+    def refresh(self) -> None:
+        self.dirty = False
+        rows = self.workspace.list_runs() if self.workspace is not None else []
+        self.rows = {r.id: r for r in rows}
+        self.summaries = summarise_runs(rows, self.x_axis, self.families, self.budgets)
+        selected = self.selected_ids()
+        self.plot.set_data(self.summaries, baselines(rows), self.x_axis, self.log_check.isChecked(), self.budgets)
+        self.table.set_rows([_cells(s) for s in self.summaries])
+        self.table.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first
+        model = self.table.model
+        for i, s in enumerate(self.summaries):
+            tip = run_tooltip(s) + (f"\n{s.error}" if s.error else "")
+            for col in range(len(COLUMNS)):
+                model.item(i, col).setToolTip(tip)
         view = self.table.view
-        view.setColumnWidth(steps_col, min(view.columnWidth(steps_col), 180))  # long chains are elided; the tooltip has them
-        self.caption.setText(f"<b>Runs</b> ({len(runs)}) in <code>{self.workspace.path if self.workspace else '—'}</code>")
-        self.empty.setVisible(not runs)
+        for name, widest in (("Name", 180), ("Techniques", 190)):
+            col = COLUMNS.index(name)
+            view.setColumnWidth(col, min(view.columnWidth(col), widest))
+        col = COLUMNS.index("Fits target")
+        view.setColumnWidth(col, min(view.columnWidth(col), 160))
+        for run_id in selected:
+            self.select_run(run_id, add=True)
+        plotted = sum(1 for s in self.summaries if s.plottable)
+        where = self.workspace.path if self.workspace is not None else "—"
+        self.caption.setText(f"{len(rows)} run{'s' if len(rows) != 1 else ''} ({plotted} measured) in <code>{where}</code>")
+        self.empty.setVisible(not rows)
+
+    # ------------------------------------------------------------------ selection
+
+    def _source_row(self, run_id: int) -> Optional[int]:
+        model = self.table.model
+        for i in range(model.rowCount()):
+            if model.item(i, 0).data(SORT_ROLE) == run_id:
+                return i
+        return None
+
+    def select_run(self, run_id: int, add: bool = False) -> bool:
+        """Select ``run_id``'s row (and ring its point); False when the run is not listed (filtered out or gone)."""
+        i = self._source_row(run_id)
+        if i is None:
+            return False
+        index = self.table.proxy.mapFromSource(self.table.model.index(i, 0))
+        if not index.isValid():
+            return False
+        flags = QItemSelectionModel.SelectionFlag.Rows | (
+            QItemSelectionModel.SelectionFlag.Select if add else QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.table.view.selectionModel().select(index, flags)
+        self.table.view.scrollTo(index)
+        return True
+
+    def selected_ids(self) -> list[int]:
+        rows = self.table.view.selectionModel().selectedRows(0) if self.table.view.selectionModel() else []
+        return [int(self.table.proxy.data(i, SORT_ROLE)) for i in rows]
+
+    def selected_rows(self) -> list:
+        return [self.rows[i] for i in self.selected_ids() if i in self.rows]
+
+    def _selection_changed(self) -> None:
+        ids = self.selected_ids()
+        self.plot.highlight(ids[-1] if ids else None)
+
+    def _with_selected(self, fn: Callable[[Any], None]) -> None:
+        rows = self.selected_rows()
+        if rows:
+            fn(rows[-1])
+
+    # ------------------------------------------------------------------ actions
+
+    def _context_menu(self, pos) -> None:
+        rows = self.selected_rows()
+        if not rows:
+            return
+        menu = self.build_menu(rows)
+        menu.exec(self.table.view.viewport().mapToGlobal(pos))
+
+    def build_menu(self, rows: list) -> QMenu:
+        """The table's context menu for the selected ``rows`` (built separately so tests can trigger its actions)."""
+        menu = QMenu(self)
+        row = rows[-1]
+        menu.addAction("Show details…", lambda: self.details_requested.emit(row))
+        if len(rows) == 2:
+            menu.addAction(f"Compare #{rows[0].id} and #{rows[1].id}…", lambda: self.compare_requested.emit(rows[0], rows[1]))
+        else:
+            sub = menu.addMenu("Compare with")
+            others = [r for r in self.rows.values() if r.id != row.id][-25:]
+            for other in reversed(others):
+                sub.addAction(f"#{other.id} {other.name}", lambda o=other: self.compare_requested.emit(row, o))
+            sub.setEnabled(bool(others))
+        menu.addSeparator()
+        rerun = menu.addAction("Run again", lambda: self.rerun_requested.emit(row))
+        rerun.setToolTip("Run the same recipe on the same model and data again (nothing is reused)")
+        export = menu.addAction("Export…", lambda: self.export_requested.emit(row))
+        export.setEnabled(row.status == "done")
+        menu.addSeparator()
+        label = f"Delete {len(rows)} runs…" if len(rows) > 1 else f"Delete run #{row.id}…"
+        delete = menu.addAction(label, lambda: self.delete_runs([r.id for r in rows]))
+        delete.setEnabled(all(r.status != "running" for r in rows))
+        return menu
+
+    def _confirm(self, text: str) -> bool:
+        answer = QMessageBox.question(self, "EdgeSlim", text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def delete_runs(self, ids: list[int]) -> bool:
+        """Delete runs (their rows and files) after the user confirms."""
+        names = ", ".join(f"#{i}" for i in ids)
+        if not self.confirm(f"Delete run{'s' if len(ids) > 1 else ''} {names} and {'their' if len(ids) > 1 else 'its'} files? "
+                            "This cannot be undone."):
+            return False
+        for run_id in ids:
+            self.workspace.delete_run(run_id)
+        self.refresh()
+        return True
+
+    def stop(self) -> None:
+        self.poll.stop()
+

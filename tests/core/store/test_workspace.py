@@ -87,3 +87,11 @@ def test_unknown_run_and_delete(tmp_path):
         ws.run_dir(run_id).mkdir(parents=True)
         ws.delete_run(run_id)
         assert ws.list_runs() == [] and not ws.run_dir(run_id).exists()
+
+
+def test_data_version_changes_when_another_connection_commits(tmp_path):
+    with Workspace(tmp_path / "ws") as watcher, Workspace(tmp_path / "ws") as writer:
+        before = watcher.data_version()
+        assert watcher.data_version() == before  # reading does not change it
+        _new_run(writer)
+        assert watcher.data_version() != before

@@ -1,0 +1,142 @@
+"""The Explore page: stored runs as points and rows, the live update, selection both ways, the front, budgets, actions."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from core.pipeline.pareto import pareto_indices
+from core.store.workspace import Workspace
+from tests.gui.conftest import wait_idle
+from tests.store_runs import add_run, fill, final_metrics
+
+
+@pytest.fixture
+def filled(tmp_path):
+    """A workspace with eleven stored runs (nine done, one failed, one cancelled)."""
+    with Workspace(tmp_path / "workspace") as ws:
+        ids = fill(ws)
+    return ids
+
+
+@pytest.fixture
+def page(make_window, filled, qtbot):
+    win = make_window(start=False)
+    win.show_page("explore")
+    return win.explore_page
+
+
+def test_stored_runs_appear_as_points_and_rows(page, filled):
+    assert page.table.row_count() == 11
+    measured = {i for name, i in filled.items() if name != "failed"}
+    assert set(page.plot.positions) == measured  # a failed run has nothing to plot; it is in the table
+    assert len(page.plot.scatter.points()) == 10 and len(page.plot.baseline.points()) == 1
+    assert "11 runs (10 measured)" in page.caption.text() and page.empty.isHidden()
+    x, y = page.plot.positions[filled["int8"]]
+    assert y == pytest.approx(98.9) and x == pytest.approx(190_000 / 1024)  # KiB on the size axis
+
+
+def test_the_front_line_is_cores_pareto_front_on_every_axis(page):
+    rows = [r for r in page.workspace.list_runs() if r.status == "done"]
+    for i, (key, objective) in enumerate((("size", "size"), ("latency", "latency"), ("macs", "macs"))):
+        page.x_combo.setCurrentIndex(i)
+        front = {rows[j].id for j in pareto_indices([r.final for r in rows], [objective, "accuracy"])}
+        assert {s.id for s in page.summaries if s.on_front} == front
+        assert sorted(page.plot.front_xy) == sorted(page.plot.positions[run_id] for run_id in front)
+        xs, ys = page.plot.front.getData()
+        assert len(xs) == 2 * len(front) - 1  # a staircase: one corner between each pair of front points
+
+
+def test_a_run_stored_by_another_process_appears_without_a_refresh(page, qtbot, tmp_path):
+    before = page.table.row_count()
+    with Workspace(tmp_path / "workspace") as other:
+        new = add_run(other, "from-the-cli", ["quantize.static"], final_metrics(0.95, 100_000, 26_000_000, 0.05))
+    qtbot.waitUntil(lambda: new in page.plot.positions, timeout=5000)
+    assert page.table.row_count() == before + 1
+
+
+def test_clicking_a_point_selects_its_row_and_selecting_a_row_rings_its_point(page, qtbot, filled):
+    run_id = filled["prune50"]
+    vb = page.plot.view.getPlotItem().getViewBox()
+    scene_pos = vb.mapViewToScene(QPointF(*page.plot.positions[run_id]))
+    pos = page.plot.view.mapFromScene(scene_pos)
+    qtbot.mouseClick(page.plot.view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: page.selected_ids() == [run_id], timeout=2000)
+    assert page.plot.highlighted() == pytest.approx(page.plot.positions[run_id])
+    other = filled["tucker"]
+    page.select_run(other)
+    assert page.selected_ids() == [other]
+    assert page.plot.highlighted() == pytest.approx(page.plot.positions[other])
+
+
+def test_a_target_draws_its_budget_and_the_table_says_what_fits(page, filled):
+    page.set_target("stm32h7")
+    page.latency_budget.setValue(0.1)
+    budget = page.budgets
+    assert budget.label and budget.size_bytes and budget.latency_ms == 0.1
+    assert page.plot.region.isVisible() and page.plot.budget_line.isVisible()
+    fits_col = page.table.headers.index("Fits target")
+    texts = {page.table.model.item(i, 0).text(): page.table.model.item(i, fits_col).text() for i in range(page.table.model.rowCount())}
+    assert texts[f"#{filled['int8']}"] == "yes"  # 0.10 ms and 186 KiB
+    assert texts[f"#{filled['fp16']}"].startswith("no: latency 2.8× the budget")
+    assert budget.label in page.window().target_label.text()
+    page.set_target(None)
+    page.latency_budget.setValue(0)
+    assert not page.plot.region.isVisible()
+
+
+def test_log_scale_keeps_points_and_orders(page, filled):
+    linear = dict(page.plot.positions)
+    page.log_check.setChecked(True)
+    logged = page.plot.positions
+    assert set(logged) == set(linear)
+    order = lambda pos: sorted(pos, key=lambda k: pos[k][0])  # noqa: E731
+    assert order(logged) == order(linear)
+
+
+def test_delete_asks_first_and_removes_the_run(page, filled):
+    page.confirm = lambda text: False
+    assert not page.delete_runs([filled["prune70"]])
+    assert filled["prune70"] in page.rows
+    asked = []
+    page.confirm = lambda text: asked.append(text) or True
+    assert page.delete_runs([filled["prune70"]])
+    assert "#%d" % filled["prune70"] in asked[0] and filled["prune70"] not in page.rows
+    assert page.table.row_count() == 10
+
+
+def test_context_menu_offers_compare_details_export_and_opens_them(page, filled, qtbot):
+    win = page.window()
+    a, b = page.rows[filled["prune30"]], page.rows[filled["int8"]]
+    menu = page.build_menu([a, b])
+    labels = [act.text() for act in menu.actions() if act.text()]
+    assert labels[0] == "Show details…" and f"Compare #{a.id} and #{b.id}…" in labels and "Export…" in labels
+    next(act for act in menu.actions() if act.text().startswith("Compare")).trigger()
+    dialog = win.dialogs[-1]
+    conv1 = next(d for d in dialog.comparison.layers if d.name == "conv1")
+    assert (conv1.a.channels, conv1.b.channels) == (11, 16)
+    assert dialog.layers.row_count() == 2
+    menu.actions()[0].trigger()
+    assert win.dialogs[-1].card.values["Top-1 accuracy"][1] == "98.90 %"
+    for d in list(win.dialogs):
+        d.reject()
+    assert not win.dialogs
+    failed = page.rows[filled["failed"]]
+    export = next(act for act in page.build_menu([failed]).actions() if act.text() == "Export…")
+    assert not export.isEnabled()  # a failed run has no model to export
+
+
+def test_hundreds_of_runs_all_plot(make_window, tmp_path):
+    import time
+
+    with Workspace(tmp_path / "big") as ws:
+        for i in range(300):
+            add_run(ws, f"r{i}", ["prune.structured"], final_metrics(0.5 + i / 1000, 10_000 + 100 * i, 10_000 + i, 0.01 + i / 1e4))
+    win = make_window(start=False, workspace=tmp_path / "big")
+    win.show_page("explore")
+    page = win.explore_page
+    t0 = time.perf_counter()
+    page.refresh()
+    took = time.perf_counter() - t0
+    assert len(page.plot.scatter.points()) == 300 and page.table.row_count() == 300
+    print(f"refresh of 300 runs: {1000 * took:.0f} ms")
