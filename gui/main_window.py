@@ -122,7 +122,7 @@ class MainWindow(QMainWindow):
         self.data_page = DataPage(self.session)
         self.compress_page = CompressPage(self.session, self.jobs, self.run_inputs, self.show_error, self.worker)
         self.explore_page = ExplorePage()
-        self.export_page = ExportPage()
+        self.export_page = ExportPage(self.session, self.jobs, self.worker, self.show_error)
         for page in (self.model_page, self.data_page, self.compress_page, self.explore_page, self.export_page):
             self.stack.addWidget(page)
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -170,7 +170,8 @@ class MainWindow(QMainWindow):
         self.explore_page.details_requested.connect(self.show_run_details)
         self.explore_page.compare_requested.connect(self.compare_runs)
         self.explore_page.rerun_requested.connect(self.rerun)
-        self.explore_page.target_changed.connect(lambda budgets: self._update_target())
+        self._restore_target()
+        self.explore_page.target_changed.connect(self._target_changed)
         self.dialogs: list = []  # open non-modal dialogs (details, comparisons), kept alive until closed
         self.compress_page.changed.connect(self._update_actions)
         self._update_target()
@@ -616,6 +617,22 @@ class MainWindow(QMainWindow):
         ws = self.workspace
         self.workspace_label.setText(f"Workspace: {_short_path(str(ws.path), 36)}" if ws else "Workspace: none")
         self.workspace_label.setToolTip(str(ws.path) if ws else "Open a workspace with File ▸ Open workspace")
+
+    def _restore_target(self) -> None:
+        if not self.persist:
+            return
+        latency = self.settings.value("latency_budget_ms")
+        try:
+            self.explore_page.latency_budget.setValue(float(latency or 0))
+        except (TypeError, ValueError):
+            pass
+        self.explore_page.set_target(self.settings.value("target") or None)
+
+    def _target_changed(self, budgets) -> None:
+        if self.persist:
+            self.settings.setValue("target", self.explore_page.target_combo.currentData() or "")
+            self.settings.setValue("latency_budget_ms", budgets.latency_ms or 0.0)
+        self._update_target()
 
     def _update_target(self) -> None:
         threads = self.compress_page.threads.value()

@@ -140,3 +140,14 @@ def test_hundreds_of_runs_all_plot(make_window, tmp_path):
     took = time.perf_counter() - t0
     assert len(page.plot.scatter.points()) == 300 and page.table.row_count() == 300
     print(f"refresh of 300 runs: {1000 * took:.0f} ms")
+
+
+def test_the_target_and_latency_budget_are_remembered(make_window, filled):
+    win = make_window(start=False)
+    win.explore_page.set_target("rpi4")
+    win.explore_page.latency_budget.setValue(2.5)
+    win.close()
+    again = make_window(start=False)
+    assert again.explore_page.target_combo.currentData() == "rpi4"
+    assert again.explore_page.latency_budget.value() == 2.5
+    assert "Raspberry Pi 4" in again.target_label.text()
