@@ -56,7 +56,7 @@ def _cells(s: RunSummary) -> list[tuple[str, Any]]:
     def num(v: Optional[float], text: str, missing: float = -1e18) -> tuple[str, Any]:
         return ("—", missing) if v is None else (text, v)
 
-    fits = {True: ("yes", 1), False: ("no: " + "; ".join(s.misfit), 0), None: ("—", 0.5)}[s.fits]
+    fits = {True: ("yes", "yes"), False: ("no: " + "; ".join(s.misfit), "no"), None: ("—", "—")}[s.fits]
     return [
         (f"#{s.id}", s.id), (s.name, s.name), (" → ".join(s.techniques), " ".join(s.techniques)), (s.status, s.status),
         num(s.accuracy, f"{100 * (s.accuracy or 0):.2f} %"),

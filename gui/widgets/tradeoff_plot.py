@@ -74,10 +74,11 @@ class TradeoffPlot(QWidget):
             ax = item.getAxis(side)
             ax.setPen(pg.mkPen("#5f6b76"))
             ax.setTextPen(pg.mkPen("#1f2d3a"))
+            ax.enableAutoSIPrefix(False)  # the unit is chosen by axis_scale and named in the label
         self.region = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(200, 40, 40, 28), pen=pg.mkPen(None))
         self.region.setZValue(-10)
         self.budget_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(BUDGET_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
-                                           label="", labelOpts={"position": 0.92, "color": BUDGET_COLOUR, "anchors": [(1, 0), (1, 0)]})
+                                           label="", labelOpts={"position": 0.04, "color": BUDGET_COLOUR, "anchors": [(1, 1), (1, 1)]})
         self.front = pg.PlotCurveItem(pen=pg.mkPen("#1f2d3a", width=1.6, style=Qt.PenStyle.DashLine))
         self.scatter = pg.ScatterPlotItem(hoverable=True, tip=self._tip, hoverSize=16, hoverPen=pg.mkPen("#1f2d3a", width=2))
         self.baseline = pg.ScatterPlotItem(symbol="star", size=20, brush=pg.mkBrush("#ffd400"), pen=pg.mkPen("#1f2d3a", width=1.2),
@@ -120,7 +121,6 @@ class TradeoffPlot(QWidget):
         item = self.view.getPlotItem()
         item.setLabel("bottom", f"{label} ({unit}{', log scale' if log_x else ''})")
         item.setLabel("left", "Top-1 accuracy (%)")
-        item.getAxis("bottom").setLogMode(log_x)
         self.summaries = shown
         self.positions = {s.id: (self._x(s.value(x_axis)), 100 * s.accuracy) for s in shown}
         spots = []
@@ -146,6 +146,7 @@ class TradeoffPlot(QWidget):
             xs.append(x)
             ys.append(y)
         self.front.setData(xs, ys)
+        self._log_ticks([s.value(x_axis) / self.scale for s in shown] + [b.value(x_axis) / self.scale for b in bases])
         near = self._draw_budget(budgets)
         self._legend(shown, bool(bases), budgets)
         self.ring.setData([])
@@ -153,6 +154,23 @@ class TradeoffPlot(QWidget):
         xs = [p[0] for p in self.positions.values()] + [self._x(b.value(x_axis)) for b in bases]
         if xs and near is not None:
             item.getViewBox().setXRange(min(xs + [near]), max(xs + [near]), padding=0.06)
+
+    def _log_ticks(self, values: Sequence[float]) -> None:
+        """On a log axis, ticks at 1, 2 and 5 × 10^k labelled with plain numbers (pyqtgraph's own crowd at small ranges)."""
+        axis = self.view.getPlotItem().getAxis("bottom")
+        values = [v for v in values if v > 0]
+        if not self.log_x or not values:
+            axis.setTicks(None)
+            return
+        low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+        major, minor = [], []
+        for k in range(low - 1, high + 1):
+            for m in (1, 2, 5):
+                v = m * 10.0 ** k
+                (major if m == 1 else minor).append((math.log10(v), f"{v:g}"))
+        if high - low > 2:  # a wide range: decades only, unlabelled 2 and 5 marks
+            minor = [(x, "") for x, _ in minor]
+        axis.setTicks([major, minor])
 
     def _draw_budget(self, budgets: Budgets) -> Optional[float]:
         """Draw the budget line and shade beyond it; return its x when it lies near the runs (to keep it in view)."""
