@@ -17,7 +17,6 @@ in place: the recipe runner hands each step its own copy.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -26,22 +25,19 @@ import torch
 from torch import nn
 
 from core.fmt import si
-from core.metrics.latency import torch_threads
-from core.models.exported import ProgramModule
-from core.models.macs import count_macs
-from core.models.spec import first_line
-from core.techniques.base import (
-    StepContext,
-    StepOutcome,
-    TechniqueConfig,
-    TechniqueError,
-    coerce_value,
-    derived,
-    param,
-    params_of,
-    technique,
+from core.techniques.base import StepContext, StepOutcome, TechniqueConfig, TechniqueError, derived, param, technique
+from core.techniques.lowrank_common import (
+    check_ignore_names,
+    check_values,
+    classifier_name,
+    editable_module,
+    finish,
+    is_ignored,
+    lapack_threads,
+    replace_each,
+    replace_module,
+    step_threads,
 )
-from core.techniques.prune_unstructured import check_layer_names
 
 RANK_MODES = ("ratio", "energy")
 FINETUNE_NOTE = "low-rank factoring costs some accuracy: follow this step with finetune (a few epochs usually win most of it back)"
@@ -82,48 +78,31 @@ class LowRankSVD(TechniqueConfig):
 
     def _apply(self, model, ctx: StepContext) -> StepOutcome:
         module = editable_module(model, self.technique_name)
-        shape = tuple(ctx.input_shape)
         layers = {n: m for n, m in module.named_modules() if type(m) is nn.Linear}
         if not layers:
             raise TechniqueError(f"{model.name} has no Linear layers to factor", "use lowrank.tucker for convolutional layers")
         check_ignore_names(self.ignore_layers, module, layers, "Linear layer")
-        ctx.progress(0.0, "tracing the model")
-        calls = trace_layers(module, shape, model.name)
-        head = classifier_name(calls)
-        shared = shared_parameters(module)
-        params_before, macs_before = count_params(module), count_macs(module, shape)
-
-        rows = []
-        for i, (name, lin) in enumerate(layers.items()):
-            ctx.check()
-            ctx.progress(0.05 + 0.9 * i / len(layers), f"factoring {name}")
-            rows.append(self._factor(module, name, lin, head, shared))
-
-        ctx.progress(0.97, "checking the factored model")
-        trace_layers(module, shape, model.name)  # the factored model still runs
-        params_after, macs_after = count_params(module), count_macs(module, shape)
-        done = [r for r in rows if r["skipped"] is None]
+        done = replace_each(module, tuple(ctx.input_shape), model.name, layers, ctx, "factoring",
+                            lambda name, lin, calls, shared: self._factor(module, name, lin, classifier_name(calls), shared))
         how = f"rank ratio {self.rank_ratio:g}" if self.rank_mode == "ratio" else f"energy {self.energy:g}"
-        params_x, macs_x = params_before / max(params_after, 1), macs_before / max(macs_after, 1)
         summary = (
-            f"factored {len(done)} of {len(rows)} Linear layers ({how}): {si(params_before)} → {si(params_after)} params "
-            f"({params_x:.2f}× fewer), {si(macs_before)} → {si(macs_after)} MACs"
+            f"factored {len(done.done)} of {len(done.rows)} Linear layers ({how}): {si(done.params_before)} → "
+            f"{si(done.params_after)} params ({done.params_ratio:.2f}× fewer), {si(done.macs_before)} → {si(done.macs_after)} MACs"
         )
-        notes = [FINETUNE_NOTE] if done else [
+        notes = [FINETUNE_NOTE] if done.done else [
             "no Linear layer was factored (see the skipped reasons): lower rank_ratio or energy, or include the classifier"
         ]
         ctx.progress(1.0, summary)
         return StepOutcome(
             model=derived(model, module, suffix="svd"),
             summary=summary,
-            layers=rows,
+            layers=done.rows,
             notes=notes,
             extra={
-                "params_before": params_before, "params_after": params_after, "params_ratio": round(params_x, 4),
-                "macs_before": macs_before, "macs_after": macs_after, "macs_ratio": round(macs_x, 4),
-                "factored_layers": len(done), "skipped_layers": len(rows) - len(done),
-                "linear_params_before": sum(r["params_before"] for r in rows),
-                "linear_params_after": sum(r["params_after"] for r in rows),
+                **done.counts(),
+                "factored_layers": len(done.done),
+                "linear_params_before": sum(r["params_before"] for r in done.rows),
+                "linear_params_after": sum(r["params_after"] for r in done.rows),
             },
         )
 
@@ -241,123 +220,6 @@ def energy_kept(s: torch.Tensor, rank: int) -> float:
     sq = s.detach().to(torch.float64) ** 2
     total = float(sq.sum())
     return float(sq[:rank].sum()) / total if total > 0 else 1.0
-
-
-# --------------------------------------------------------------------------- helpers shared with lowrank.tucker
-
-
-def check_values(config: TechniqueConfig) -> None:
-    """Configs built in code skip the recipe loader's checks; apply them here."""
-    for info in params_of(type(config)):
-        value = getattr(config, info.name)
-        try:
-            coerce_value(info, value)
-        except ValueError as exc:
-            raise TechniqueError(f"{config.technique_name}: {info.name} = {value!r} is not allowed ({exc})", f"set {info.name} within the allowed values") from exc
-
-
-def lapack_threads() -> contextlib.AbstractContextManager:
-    """One thread for LAPACK factorizations (eigh, SVD): they gain little from threads, and with more
-    threads than free cores MKL's synchronisation makes them 10-100× slower (measured on a busy 2-core box)."""
-    return torch_threads(1)
-
-
-def step_threads(ctx: StepContext) -> contextlib.AbstractContextManager:
-    """The step's thread count for PyTorch (and the SVDs): MKL at more threads than cores crawls on a busy machine."""
-    return torch_threads(ctx.threads) if ctx.threads else contextlib.nullcontext()
-
-
-def editable_module(model, step: str) -> nn.Module:
-    """The PyTorch module whose layers can be swapped; ONNX models and compiled programs are refused."""
-    if model.is_onnx:
-        raise TechniqueError(f"{model.name} is an ONNX model; {step} needs the PyTorch model", f"run {step} before any ONNX step, on a PyTorch model")
-    module = model.module
-    if isinstance(module, (ProgramModule, torch.jit.ScriptModule)):
-        raise TechniqueError(
-            f"{model.name} is a compiled program (torch.export or TorchScript), whose layers cannot be replaced",
-            f"load the model from its architecture and weights (a torchvision name or demo, plus --weights) to apply {step}",
-        )
-    return module
-
-
-def check_ignore_names(names: tuple[str, ...], module: nn.Module, layers: dict[str, nn.Module], what: str) -> None:
-    """Unknown names raise with close matches; a layer's name or any enclosing block's name is accepted."""
-    known = dict(layers)
-    known.update((n, m) for n, m in module.named_modules() if n and n not in known)
-    check_layer_names(names, known, what)
-
-
-def is_ignored(name: str, ignore: tuple[str, ...]) -> bool:
-    return any(name == n or name.startswith(n + ".") for n in ignore)
-
-
-def trace_layers(module: nn.Module, shape: tuple[int, ...], model_name: str) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Conv/Linear layers by name in the order they last ran on one input, with their (input, output) shapes.
-
-    Also proves the model runs on ``shape``; failing that is a TechniqueError.
-    """
-    names = {id(m): n for n, m in module.named_modules()}
-    calls: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-
-    def hook(m: nn.Module, args: tuple, out) -> None:
-        if args and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor):
-            name = names[id(m)]
-            calls.pop(name, None)  # re-insert: a layer used twice counts where it last ran
-            calls[name] = (tuple(args[0].shape), tuple(out.shape))
-
-    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))]
-    was_training = module.training
-    some = next(module.parameters(), None)
-    x = torch.zeros(1, *shape, device=some.device if some is not None else None)
-    try:
-        module.eval()
-        with torch.no_grad():
-            module(x)
-    except Exception as exc:  # any failure of the forward pass means the model does not fit this input
-        raise TechniqueError(
-            f"{model_name} does not run on a batch of shape (1, {', '.join(map(str, shape))}) ({type(exc).__name__}: {first_line(exc)})",
-            "check that the dataset's input shape matches the model",
-        ) from exc
-    finally:
-        module.train(was_training)
-        for h in handles:
-            h.remove()
-    return calls
-
-
-def classifier_name(calls: dict) -> Optional[str]:
-    """The layer that ran last (the one producing the logits)."""
-    return next(reversed(calls), None) if calls else None
-
-
-def replace_module(root: nn.Module, old: nn.Module, new: nn.Module) -> int:
-    """Put ``new`` wherever ``old`` is registered (a module can sit under several names); returns how many places."""
-    places = [(parent, attr) for _, parent in root.named_modules(remove_duplicate=False)
-              for attr, child in parent.named_children() if child is old]
-    for parent, attr in dict.fromkeys(places):
-        setattr(parent, attr, new)
-    return len(places)
-
-
-def finish(new: nn.Module, old: nn.Module) -> nn.Module:
-    """``new`` in the train/eval mode of ``old``, frozen when ``old``'s weight was."""
-    new.train(old.training)
-    if not old.weight.requires_grad:
-        new.requires_grad_(False)
-    return new
-
-
-def shared_parameters(module: nn.Module) -> set[int]:
-    """ids of parameters owned by more than one module (tied weights must not be split apart)."""
-    owners: dict[int, int] = {}
-    for m in module.modules():
-        for p in m.parameters(recurse=False):
-            owners[id(p)] = owners.get(id(p), 0) + 1
-    return {k for k, v in owners.items() if v > 1}
-
-
-def count_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def _no_saving(rank: int, n_in: int, n_out: int) -> Optional[str]:

@@ -38,23 +38,18 @@ import torch
 from torch import nn
 
 from core.fmt import si
-from core.models.macs import count_macs
 from core.techniques.base import StepContext, StepOutcome, TechniqueConfig, TechniqueError, derived, param, technique
-from core.techniques.lowrank_svd import (
-    FINETUNE_NOTE,
+from core.techniques.lowrank_svd import FINETUNE_NOTE, rank_for_energy, rank_for_ratio
+from core.techniques.lowrank_common import (
     check_ignore_names,
     check_values,
-    count_params,
     editable_module,
     finish,
     is_ignored,
     lapack_threads,
-    rank_for_energy,
-    rank_for_ratio,
+    replace_each,
     replace_module,
-    shared_parameters,
     step_threads,
-    trace_layers,
 )
 
 RANK_MODES = ("ratio", "energy", "vbmf")
@@ -106,37 +101,22 @@ class LowRankTucker(TechniqueConfig):
 
     def _apply(self, model, ctx: StepContext) -> StepOutcome:
         module = editable_module(model, self.technique_name)
-        shape = tuple(ctx.input_shape)
         convs = {n: m for n, m in module.named_modules() if type(m) is nn.Conv2d}
         if not convs:
             raise TechniqueError(f"{model.name} has no Conv2d layers to decompose", "use lowrank.svd for Linear layers")
         check_ignore_names(self.ignore_layers, module, convs, "Conv2d layer")
-        ctx.progress(0.0, "tracing the model")
-        calls = trace_layers(module, shape, model.name)
-        shared = shared_parameters(module)
-        params_before, macs_before = count_params(module), count_macs(module, shape)
-
-        rows = []
-        for i, (name, conv) in enumerate(convs.items()):
-            ctx.check()
-            ctx.progress(0.05 + 0.9 * i / len(convs), f"decomposing {name}")
-            rows.append(self._decompose(module, name, conv, calls.get(name), shared))
-
-        ctx.progress(0.95, "checking the decomposed model")
-        trace_layers(module, shape, model.name)  # the decomposed model still runs
-        params_after, macs_after = count_params(module), count_macs(module, shape)
-        done = [r for r in rows if r["skipped"] is None]
-        recalibrated = recalibrate_batchnorm(module, ctx, self.bn_batches) if done and self.bn_batches else 0
+        done = replace_each(module, tuple(ctx.input_shape), model.name, convs, ctx, "decomposing",
+                            lambda name, conv, calls, shared: self._decompose(module, name, conv, calls.get(name), shared))
+        recalibrated = recalibrate_batchnorm(module, ctx, self.bn_batches) if done.done and self.bn_batches else 0
         how = {"ratio": f"rank ratio {self.rank_ratio:g}", "energy": f"energy {self.energy:g}", "vbmf": "VBMF ranks"}[self.rank_mode]
-        macs_x, params_x = macs_before / max(macs_after, 1), params_before / max(params_after, 1)
         summary = (
-            f"decomposed {len(done)} of {len(rows)} convolutions ({how}): {si(macs_before)} → {si(macs_after)} MACs "
-            f"({macs_x:.2f}× fewer), {si(params_before)} → {si(params_after)} params"
+            f"decomposed {len(done.done)} of {len(done.rows)} convolutions ({how}): {si(done.macs_before)} → "
+            f"{si(done.macs_after)} MACs ({done.macs_ratio:.2f}× fewer), {si(done.params_before)} → {si(done.params_after)} params"
         )
-        notes = [FINETUNE_NOTE] if done else [
+        notes = [FINETUNE_NOTE] if done.done else [
             "no convolution was decomposed (see the skipped reasons): lower rank_ratio, energy or min_channels"
         ]
-        worst = max((r["rel_error"] for r in done), default=0.0)
+        worst = max((r["rel_error"] for r in done.done), default=0.0)
         if worst > HIGH_ERROR and not recalibrated:
             notes.append(
                 f"reconstruction errors reach {worst:.0%}: until fine-tuned, BatchNorm statistics no longer fit and accuracy "
@@ -148,15 +128,9 @@ class LowRankTucker(TechniqueConfig):
         return StepOutcome(
             model=derived(model, module, suffix="tucker"),
             summary=summary,
-            layers=rows,
+            layers=done.rows,
             notes=notes,
-            extra={
-                "macs_before": macs_before, "macs_after": macs_after, "macs_ratio": round(macs_x, 4),
-                "params_before": params_before, "params_after": params_after, "params_ratio": round(params_x, 4),
-                "decomposed_layers": len(done), "skipped_layers": len(rows) - len(done),
-                "max_rel_error": worst,
-                "bn_recalibrated": recalibrated,
-            },
+            extra={**done.counts(), "decomposed_layers": len(done.done), "max_rel_error": worst, "bn_recalibrated": recalibrated},
         )
 
     def _decompose(self, root: nn.Module, name: str, conv: nn.Conv2d, call, shared: set[int]) -> dict:

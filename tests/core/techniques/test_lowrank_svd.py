@@ -13,7 +13,8 @@ from core.models.onnx_export import export_onnx
 from core.models.onnx_model import OnnxModel
 from core.models.program_io import save_pt2
 from core.techniques import TechniqueError
-from core.techniques.lowrank_svd import LowRankSVD, energy_kept, factored_linear, lapack_threads, svd_factors
+from core.techniques.lowrank_common import lapack_threads
+from core.techniques.lowrank_svd import LowRankSVD, energy_kept, factored_linear, svd_factors
 from tests.core.small_models import loaded
 
 SHAPE = (3, 16, 16)

@@ -16,7 +16,8 @@ from core.models.onnx_model import OnnxModel
 from core.models.program_io import save_pt2
 from core.techniques import TechniqueError
 from core.techniques.finetune import Finetune
-from core.techniques.lowrank_svd import energy_kept, lapack_threads
+from core.techniques.lowrank_common import lapack_threads
+from core.techniques.lowrank_svd import energy_kept
 from core.techniques.lowrank_tucker import LowRankTucker, evbmf_rank, tucker2, tucker_conv
 from tests.core.small_models import loaded
 
