@@ -13,6 +13,8 @@ from pathlib import Path
 from core.cli import StderrProgress, _add_data_args, _positive, _print_json, _shape
 from core.errors import EdgeSlimError
 
+EXIT_MISFIT = 3  # export --check: the model does not fit (1 is an internal error, 2 an input mistake)
+
 
 def _source(args: argparse.Namespace, progress):
     """The ExportSource for ``--run`` or ``--model``, with its data."""
@@ -46,6 +48,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core.jobs import sub_progress
 
     target = get_target(args.target)
+    if args.check:
+        return _check(args, target)
+    if not args.out:
+        raise EdgeSlimError("export needs --out DIR, the folder for the bundle", "pass --out DIR, or --check to see the fit without writing")
     out = Path(args.out).expanduser().absolute()
     check_destination(out, args.force)
     progress = StderrProgress(enabled=not args.quiet)
@@ -77,6 +83,40 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace, target) -> int:
+    """``export --check``: the fit and the estimate of the file the export would write; nothing is written.
+
+    Exit status 0 when it fits, EXIT_MISFIT when it does not (input mistakes stay 2).
+    """
+    from core import fmt
+    from core.export.preview import preview_export
+    from core.jobs import sub_progress
+
+    progress = StderrProgress(enabled=not args.quiet)
+    source = _source(args, progress)
+    preview = preview_export(source, target, args.format, sub_progress(progress, 0.05, 1.0))
+    progress.done()
+    code = 0 if preview.fit.fits else EXIT_MISFIT
+    if args.json:
+        _print_json(preview.to_dict())
+        return code
+    size = f", model file {fmt.size(preview.file_bytes)}" if preview.file_bytes is not None else ""
+    print(f"check: {target.label}, {preview.format} ({preview.precision}{size}); nothing written")
+    print(f"fit: {preview.fit.summary()}")
+    for warning in preview.fit.warnings:
+        print(f"  note: {warning}")
+    est = preview.estimate
+    if est is not None:
+        word = preview.fit.storage_word
+        print(f"estimate on {target.label}: {est.latency_ms:.3g} ms at {est.precision} ({est.bound}-bound roofline, a lower bound); "
+              f"{word} {fmt.size(est.storage_bytes)} of {fmt.size(target.memory.storage_bytes)}, "
+              f"RAM {fmt.size(est.ram_bytes)} of {fmt.size(target.memory.ram_bytes)} "
+              f"(peak activations {fmt.size(est.peak_activation_bytes)})")
+    for note in preview.notes:
+        print(f"note: {note}")
+    return code
+
+
 def cmd_targets(args: argparse.Namespace) -> int:
     from core import fmt
     from core.export.targets import list_targets, user_dir
@@ -106,7 +146,10 @@ def add_commands(sub) -> None:
     p.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="with --model: input shape when the file does not say")
     p.add_argument("--trust", action="store_true", help="with --model: allow loading a full pickle (runs code from the file)")
     p.add_argument("--target", required=True, metavar="NAME", help="device profile name (`edgeslim-cli targets`) or a profile .toml")
-    p.add_argument("--out", required=True, metavar="DIR", help="bundle folder (must be new or empty, or an earlier bundle with --force)")
+    p.add_argument("--out", metavar="DIR", help="bundle folder (must be new or empty, or an earlier bundle with --force)")
+    p.add_argument("--check", action="store_true",
+                   help="only check the fit and print the estimate for the file the export would write; writes nothing "
+                        f"(exit status {EXIT_MISFIT} when it does not fit)")
     p.add_argument("--format", choices=tuple(FORMATS), help="model file format (default: the target's, keeping the model's precision)")
     _add_data_args(p, required=False)
     p.add_argument("--force", action="store_true", help="replace an earlier bundle in --out (atomically)")

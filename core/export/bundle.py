@@ -26,11 +26,12 @@ from typing import Optional
 
 from core.errors import EdgeSlimError
 from core.export import report
-from core.export.estimate import Estimate, estimate
-from core.export.fit import FitReport, check_fit, check_format
+from core.export.estimate import Estimate
+from core.export.fit import FitReport, check_format
 from core.export.parity import ParityResult, check_parity, require_parity
-from core.export.prepare import FILE_NAMES, ExportSource, PreparedModel, default_format, prepare, preparation_key
-from core.export.targets import FORMATS, TargetProfile
+from core.export.prepare import FILE_NAMES, ExportSource, PreparedModel
+from core.export.preview import assess, choose_format, prepared_for
+from core.export.targets import TargetProfile
 from core.fileio import atomic_write_text
 from core.jobs import CancelToken, ProgressFn, check, null_progress, sub_progress
 
@@ -142,17 +143,12 @@ def export_bundle(
     progress = progress or null_progress
     out = Path(out).expanduser().absolute()
     check_destination(out, force)
-    fmt = fmt or (prepared.format if prepared else default_format(target, source))
-    if fmt not in FORMATS:
-        raise EdgeSlimError(f"unknown format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
+    fmt = choose_format(source, target, fmt, prepared)
     issues = check_format(target, fmt)
     if issues and not ignore_fit:
         raise ExportMisfit(target, FitReport(target.name, False, issues))
     with tempfile.TemporaryDirectory(prefix="edgeslim-export-") as work:
-        if prepared is None:
-            prepared = prepare(source, fmt, target, Path(work), sub_progress(progress, 0.0, 0.5), cancel)
-        elif prepared.key != preparation_key(target, fmt):
-            raise ValueError(f"the prepared files were made for {prepared.key}, not {preparation_key(target, fmt)}")
+        prepared = prepared_for(source, target, fmt, Path(work), prepared, sub_progress(progress, 0.0, 0.5), cancel)
         staging = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
         staging.mkdir()
         try:
@@ -172,17 +168,13 @@ def _write(
     source: ExportSource, target: TargetProfile, fmt: str, prepared: PreparedModel, folder: Path, ignore_fit: bool,
     parity_samples: int, threads: int, repeats: int, progress: ProgressFn, cancel: Optional[CancelToken],
 ) -> ExportResult:
-    import onnx
-
     model_name = FILE_NAMES[fmt]
     onnx_name = model_name if fmt != "pt2" else FILE_NAMES["onnx"]
     shutil.copyfile(prepared.model_file, folder / model_name)
     if onnx_name != model_name:
         shutil.copyfile(prepared.onnx_file, folder / onnx_name)
     progress(0.05, "estimating memory and latency")
-    est = estimate(folder / onnx_name, target, stored_bytes=(folder / model_name).stat().st_size)
-    proto = onnx.load(str(folder / onnx_name))
-    fit = check_fit(target, fmt, est, (n.op_type for n in proto.graph.node), proto)
+    est, fit, proto = assess(target, fmt, folder / onnx_name, folder / model_name)  # the same check as preview_export
     if not fit.fits and not ignore_fit:
         raise ExportMisfit(target, fit)
     check(cancel)

@@ -142,3 +142,28 @@ def test_mistakes_are_one_line(capsys, tmp_path, tiny_onnx, workspace_run):
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
     with pytest.raises(SystemExit):
         run_cli(capsys, "export", "--run", "1", "--model", "demo", "--target", "rpi4", "--out", str(tmp_path / "h"))
+
+
+def test_export_check_prints_the_fit_and_writes_nothing(capsys, tmp_path, monkeypatch):
+    from tests.core.export.test_preview import SMALL_BOARD
+
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_cli(capsys, "export", "--model", "demo", "--target", "rpi4", "--check", "--json", "--quiet")
+    assert code == 0, err
+    preview = json.loads(stdout)
+    assert preview["fit"]["fits"] and preview["format"] == "onnx" and preview["precision"] == "fp32"
+    assert preview["estimate"]["latency_ms"] > 0 and preview["estimate"]["target"] == "rpi4" and preview["op_types"]["Conv"] >= 15
+    # a board too small for the demo: exit status 1, the reasons with what to do, and the estimate
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    (folder / "small-board.toml").write_text(SMALL_BOARD)
+    monkeypatch.setenv("EDGESLIM_TARGETS", str(folder))
+    code, stdout, err = run_cli(capsys, "export", "--model", "demo", "--target", "small-board", "--check", "--quiet")
+    assert code == 3, err
+    assert stdout.startswith("check: Small board, onnx (fp32, model file ") and "nothing written" in stdout
+    assert "fit: does not fit: flash: needs " in stdout and "prune more channels" in stdout and "RAM: needs " in stdout
+    assert "estimate on Small board: " in stdout and "flash " in stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["targets"]  # nothing written
+    # without --check the bundle needs a folder, and says so before loading anything
+    code, _, err = run_cli(capsys, "export", "--model", "demo", "--target", "rpi4", "--quiet")
+    assert_clear_error(code, err, "needs --out", "--check")
