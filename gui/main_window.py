@@ -45,8 +45,8 @@ PAGE_TIPS = (
     "Open a model and see it layer by layer",
     "Open a dataset: samples, classes and splits",
     "Build a recipe of compression steps and run it",
-    "Compare the runs stored in the workspace",
-    "Where the deployable files are",
+    "Accuracy against size, latency and MACs for every run; sweeps and per-layer sensitivity",
+    "Check a model against a device and write a verified bundle",
 )
 MODEL_FILTER = "Models (*.pt *.pth *.bin *.pt2 *.ts *.torchscript *.onnx);;All files (*)"
 MODEL_SUFFIXES = {".pt", ".pth", ".bin", ".pt2", ".ts", ".torchscript", ".onnx"}
@@ -170,6 +170,12 @@ class MainWindow(QMainWindow):
         self.explore_page.details_requested.connect(self.show_run_details)
         self.explore_page.compare_requested.connect(self.compare_runs)
         self.explore_page.rerun_requested.connect(self.rerun)
+        self.explore_page.sweep_requested.connect(self.open_sweep_dialog)
+        from gui.panels.sensitivity_view import SensitivityView
+
+        self.sensitivity_view = SensitivityView(self.session, self.jobs, self.worker, self.show_error, self.load_options)
+        self.sensitivity_view.apply_requested.connect(self.apply_suggestion)
+        self.explore_page.add_tab(self.sensitivity_view, "Sensitivity")
         self._restore_target()
         self.explore_page.target_changed.connect(self._target_changed)
         self.dialogs: list = []  # open non-modal dialogs (details, comparisons), kept alive until closed
@@ -230,6 +236,7 @@ class MainWindow(QMainWindow):
         gc.freeze()
         self.compress_page.set_techniques(techniques)
         self.explore_page.set_families({t.name: t.family for t in techniques})
+        self.sensitivity_view.set_techniques(techniques)
 
     # ------------------------------------------------------------------ menu and dialogs
 
@@ -420,6 +427,68 @@ class MainWindow(QMainWindow):
         from gui.dialogs.run_dialogs import CompareDialog
 
         self._open_dialog(CompareDialog(a, b, self))
+
+    def apply_suggestion(self, technique: str, params: dict) -> None:
+        """A sensitivity suggestion goes into the Compress page's recipe, which is shown so the change is seen."""
+        self.compress_page.apply_suggestion(technique, params)
+        self.show_page("compress")
+        self.statusBar().showMessage(f"applied the suggested {technique} settings to the recipe", 8000)
+
+    def open_sweep_dialog(self) -> None:
+        """Sweep the Compress page's recipe: the dialog picks what to vary, then the sweep runs in the worker."""
+        from core.errors import EdgeSlimError
+        from gui.dialogs.sweep_dialog import SweepDialog
+
+        if not self.compress_page.ready:
+            self.show_error("The compression techniques are still loading: open the sweep dialog again in a moment.")
+            return
+        blocker = self.run_inputs()
+        if isinstance(blocker, str):
+            self.show_error(blocker)
+            return
+        try:
+            dialog = SweepDialog(self.compress_page.current_recipe_toml(), self.compress_page.techniques, self)
+        except EdgeSlimError as exc:
+            self.show_error(f"The recipe on the Compress page has a problem, so it cannot be swept: {exc}")
+            return
+        dialog.accepted.connect(lambda: self.start_sweep(dialog.sweep_toml(), dialog.executor()))
+        self._open_dialog(dialog)
+
+    def start_sweep(self, sweep_toml: str, executor: dict, inputs: Optional[RunInputs] = None) -> Optional[Job]:
+        """Run a sweep on the current model and data; each finished trial appears on the Explore page at once."""
+        from core.pipeline.runner import RunOptions
+        from gui.sweep_job import make_sweep_job, sweep_payload
+
+        inputs = inputs or self.run_inputs()
+        if isinstance(inputs, str):
+            self.show_error(inputs)
+            return None
+        page = self.compress_page
+        repeats = page.repeats.value()
+        options = RunOptions(threads=page.threads.value(), repeats=repeats, warmup=min(10, max(2, repeats // 5)))
+        payload = sweep_payload(sweep_toml, executor, inputs.workspace.path, inputs.model_spec, inputs.data_spec,
+                                inputs.load_options, options)
+        job = make_sweep_job(self.worker, payload)
+        job.signals.event.connect(lambda kind, data: self._sweep_event(kind, data))
+        job.signals.finished.connect(self._sweep_finished)
+        job.signals.failed.connect(lambda msg, exc: self.show_error(msg))
+        job.signals.cancelled.connect(self.explore_page.refresh)
+        self.show_page("explore")
+        return self.jobs.start(job)
+
+    def _sweep_event(self, kind: str, data) -> None:
+        if kind == "trial":
+            self.explore_page.refresh()
+            if data.get("run_id"):
+                self.explore_page.select_run(int(data["run_id"]))
+
+    def _sweep_finished(self, outcome: dict) -> None:
+        self.explore_page.refresh()
+        trials = outcome.get("trials") or []
+        done = sum(1 for t in trials if t.get("status") == "done")
+        front = ", ".join(f"#{i}" for i in outcome.get("front") or []) or "none"
+        self.statusBar().showMessage(f"sweep {outcome.get('name', '')} {outcome.get('status')}: {done} of {len(trials)} trials done; "
+                                     f"Pareto front {front}", 15000)
 
     def rerun(self, row) -> Job:
         """Run a stored run's recipe again on its model and data (nothing reused), in the worker process."""
@@ -627,8 +696,12 @@ class MainWindow(QMainWindow):
         except (TypeError, ValueError):
             pass
         self.explore_page.set_target(self.settings.value("target") or None)
+        self.export_page.set_target(self.settings.value("target") or None)
 
     def _target_changed(self, budgets) -> None:
+        name = self.explore_page.target_combo.currentData()
+        if name:
+            self.export_page.set_target(name)
         if self.persist:
             self.settings.setValue("target", self.explore_page.target_combo.currentData() or "")
             self.settings.setValue("latency_budget_ms", budgets.latency_ms or 0.0)

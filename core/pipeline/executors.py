@@ -54,6 +54,9 @@ class Executor:
     def close(self) -> None:
         pass
 
+    def terminate(self) -> None:
+        """Stop running trials at once, for a cancel that cannot wait (a no-op where nothing can be stopped)."""
+
     def _drain(self, feed: Callable[[], Optional[Item]], workspace: Path, on_done: Callable[[TrialResult], None], cancel) -> None:
         pending: set = set()
         meta: dict = {}
@@ -79,7 +82,10 @@ class Executor:
                 except (cf.CancelledError, Cancelled):
                     tr = TrialResult(number, point, None, "cancelled", error="cancelled by the user")
                 except Exception as exc:  # a worker that died: the trial fails, the sweep goes on
-                    tr = TrialResult(number, point, None, "failed", error=f"worker failed: {type(exc).__name__}: {exc}")
+                    if cancel is not None and cancel.cancelled:  # killed by terminate() after a cancel
+                        tr = TrialResult(number, point, None, "cancelled", error="cancelled by the user (its worker was stopped)")
+                    else:
+                        tr = TrialResult(number, point, None, "failed", error=f"worker failed: {type(exc).__name__}: {exc}")
                 on_done(tr)
             if cancel is not None and cancel.cancelled:
                 self.cancel_pending(pending)
@@ -109,7 +115,13 @@ class Executor:
 
 
 class InProcessExecutor(Executor):
-    """Trials one after another in this process (the default; cancel stops the running trial too)."""
+    """Trials one after another in this process (the default; cancel stops the running trial too).
+
+    ``cache`` keeps loaded models and data between trials (and lets a caller share what it already loaded).
+    """
+
+    def __init__(self, cache: Optional[dict] = None) -> None:
+        self.cache = cache
 
     def describe(self) -> str:
         return "in-process"
@@ -117,7 +129,7 @@ class InProcessExecutor(Executor):
     def submit(self, item: Item, workspace: Path, cancel) -> cf.Future:
         number, point, request = item
         fut: cf.Future = cf.Future()
-        fut.set_result(run_trial(str(workspace), number, point, _payload(request), cancel=cancel))
+        fut.set_result(run_trial(str(workspace), number, point, _payload(request), cancel=cancel, cache=self.cache))
         return fut
 
     def wait_any(self, pending: set) -> tuple[set, set]:
@@ -148,6 +160,16 @@ class ProcessPoolExecutor(Executor):
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def terminate(self) -> None:
+        """Kill the worker processes: their running trials end at once (their runs are left for the caller to close)."""
+        kill = getattr(self._pool, "kill_workers", None)  # Python 3.14
+        if kill is not None:
+            kill()
+            return
+        for proc in list((getattr(self._pool, "_processes", None) or {}).values()):  # earlier Pythons: the pool's table
+            if proc.is_alive():
+                proc.kill()
 
 
 class DaskExecutor(Executor):

@@ -29,8 +29,12 @@ class TrialResult:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def run_trial(workspace_path: str, number: int, point: dict, request: dict, cancel=None) -> TrialResult:
-    """Execute one trial's run request in the workspace; failures come back as a result, not an exception."""
+def run_trial(workspace_path: str, number: int, point: dict, request: dict, cancel=None, cache: Optional[dict] = None) -> TrialResult:
+    """Execute one trial's run request in the workspace; failures come back as a result, not an exception.
+
+    ``cache`` holds loaded models and data (default: this process's own), so a
+    host that already keeps them — the app's worker process — lends its own.
+    """
     from core.jobs import Cancelled
     from core.pipeline.runner import RunOptions
     from core.store.execute import RunRequest, execute_run
@@ -39,7 +43,7 @@ def run_trial(workspace_path: str, number: int, point: dict, request: dict, canc
     req = RunRequest(**{**request, "options": RunOptions(**request["options"])})
     with Workspace(Path(workspace_path), check_interrupted=False) as ws:
         try:
-            done = execute_run(ws, req, cancel=cancel, cache=_CACHE)
+            done = execute_run(ws, req, cancel=cancel, cache=_CACHE if cache is None else cache)
         except Cancelled:
             return TrialResult(number, point, _last_run_id(ws, req), "cancelled", error="cancelled by the user")
         except EdgeSlimError as exc:

@@ -448,6 +448,56 @@ class CompressPage(QWidget):
         self.log_line(f"Recipe saved to {saved}.")
         return saved
 
+    def current_recipe_toml(self) -> str:
+        """The recipe being edited as TOML (what Save writes); raises RecipeError while a value is not allowed."""
+        if self.draft is None:
+            from core.pipeline.recipe import RecipeError
+
+            raise RecipeError("the compression techniques are still loading", "try again in a moment")
+        return self.draft.to_toml()
+
+    def apply_suggestion(self, technique: str, params: dict) -> None:
+        """Write suggested settings (a sensitivity analysis's step) into the recipe and log what changed.
+
+        They go into the first enabled step of ``technique`` (else its first
+        step, switched back on); with none, a new step is added where it can
+        run: a PyTorch-side step before the first ONNX-side one (pruning before
+        int8), an ONNX-side one last.
+        """
+        if self.draft is None:
+            self.report_error("The compression techniques are still loading: apply the suggestion in a moment.")
+            return
+        from core.techniques import ONNX, get
+
+        def shown(v: Any) -> str:
+            return (", ".join(map(str, v)) or "(none)") if isinstance(v, (list, tuple)) else str(v)
+
+        same = [s for s in self.draft.steps if s.technique == technique]
+        step = next((s for s in same if s.enabled), same[0] if same else None)
+        if step is None:
+            index = len(self.draft.steps)
+            if get(technique).side != ONNX:
+                index = next((i for i, s in enumerate(self.draft.steps) if s.info.side == ONNX), index)
+            step = self.draft.add(technique, params, index=index)
+            self.log_line(f"Sensitivity suggestion: added a {technique} step (step {index + 1}) with "
+                          + "; ".join(f"{k} = {shown(v)}" for k, v in params.items()) + ".")
+        else:
+            changes = []
+            for name, value in params.items():
+                before = step.values.get(name)
+                if (list(before) if isinstance(before, tuple) else before) != (list(value) if isinstance(value, tuple) else value):
+                    changes.append(f"{name}: {shown(before)} → {shown(value)}")
+                self.draft.set_value(step.uid, name, value)
+            if not step.enabled:
+                self.draft.set_enabled(step.uid, True)
+                changes.append("switched on")
+            where = f"step {self.draft.index(step.uid) + 1} ({technique})"
+            self.log_line(f"Sensitivity suggestion applied to {where}: " + ("; ".join(changes) if changes else "no change") + ".")
+        self._refresh_steps(select=step.uid)
+        if self._shown_uid == step.uid:  # the form shows this step: show its new values
+            self.form.set_values(step.values)
+            self.form.set_errors(step.errors)
+
     def _name_edited(self, text: str) -> None:
         if self.draft is not None:
             self.draft.name = text.strip() or "recipe"

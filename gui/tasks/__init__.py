@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gui.tasks import export, runs  # noqa: F401  (register their tasks)
+from gui.tasks import analysis, export, runs  # noqa: F401  (register their tasks)
 from gui.tasks.base import TASKS, TaskContext
 
 

@@ -1,0 +1,202 @@
+"""The sweep dialog builds the CLI's sweep files as the user ticks and types; the sweep job streams trials from the worker."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QThreadPool
+
+from core.pipeline.runner import RunOptions
+from core.pipeline.sweep import load_sweep, parse_sweep
+from core.presets import get_preset
+from core.store.workspace import Workspace
+from gui.dialogs.sweep_dialog import SweepDialog
+from gui.sweep_job import make_sweep_job, sweep_payload
+from gui.workers import JobRunner
+
+SWEEP_TIMEOUT_MS = 180_000
+FAST = RunOptions(threads=1, warmup=1, repeats=3)  # trials measured cheaply: the test is about streaming, not timing
+PRUNE_INT8 = get_preset("Prune 50% + int8").toml
+
+
+@pytest.fixture(scope="module")
+def techniques():
+    from core.techniques import all_techniques
+
+    return all_techniques()
+
+
+@pytest.fixture
+def dialog(qtbot, techniques):
+    d = SweepDialog(PRUNE_INT8, techniques)
+    qtbot.addWidget(d)
+    d.show()
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory) -> dict:
+    """Load options for a narrow, shallow DemoResNet (untrained): trials export and measure it in a second or two."""
+    import torch
+
+    from core.models.demo_net import DemoNetConfig, DemoResNet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny") / "tiny-demo.pt"
+    torch.save(DemoResNet(DemoNetConfig(width=8, blocks=(1, 1, 1))).state_dict(), path)
+    return {"weights": str(path)}
+
+
+@pytest.fixture
+def runner():
+    jobs = JobRunner()
+    yield jobs
+    jobs.cancel_all()
+    assert QThreadPool.globalInstance().waitForDone(30_000), "a sweep job outlived the test"
+
+
+def type_values(row, text: str) -> None:
+    """Type into a numeric row's value list as a user does (textEdited fires on typing, not on setText)."""
+    row.editor.values.setText(text)
+    row.editor.values.textEdited.emit(text)
+
+
+def four_trial_grid(dialog) -> None:
+    ratio = dialog.row("prune.structured.ratio")
+    ratio.vary.setChecked(True)
+    type_values(ratio, "0.3, 0.5")
+    dialog.toggle("quantize.static").setChecked(True)
+
+
+def test_the_dialog_builds_a_four_trial_grid_the_cli_can_run(dialog, tmp_path):
+    assert not dialog.is_valid() and not dialog.run_button.isEnabled()
+    assert "Tick at least one setting" in dialog.problems()[0]
+    four_trial_grid(dialog)
+    assert dialog.is_valid() and dialog.run_button.isEnabled(), dialog.problems()
+    assert dialog.trial_count() == 4 and "4 trials" in dialog.summary.text()
+    sweep = parse_sweep(dialog.sweep_toml(), tmp_path)
+    assert sweep.size() == 4 and sweep.name == "prune50-int8-sweep"
+    assert {(p["prune.structured.ratio"], p["quantize.static"]) for p in sweep.grid_points()} == {
+        (0.3, "on"), (0.3, "off"), (0.5, "on"), (0.5, "off")}
+    assert [s.technique for s in sweep.recipe.steps] == ["prune.structured", "quantize.static"]
+    assert dialog.executor() == {"kind": "inprocess"}
+    dialog.pool_radio.setChecked(True)
+    dialog.workers.setValue(3)
+    assert dialog.executor() == {"kind": "pool", "workers": 3}
+    saved = dialog.save(tmp_path / "grid.toml")
+    assert saved is not None and load_sweep(saved).size() == 4  # what Save writes, edgeslim-cli sweep reads
+
+
+def test_invalid_input_is_flagged_as_the_user_types(dialog, tmp_path):
+    ratio = dialog.row("prune.structured.ratio")
+    ratio.vary.setChecked(True)
+    type_values(ratio, "0.3, abc")
+    assert ratio.error.isVisible() and "'abc' is not a number" in ratio.error.text()
+    assert ratio.editor.values.property("invalid") is True and not dialog.run_button.isEnabled()
+    type_values(ratio, "0.3, 1.5")
+    assert "1.5 is out of range from 0 to 0.95" in ratio.error.text()
+    type_values(ratio, "0.3")
+    assert not ratio.error.isVisible()
+    assert "single run" in dialog.problems()[0] and not dialog.is_valid()  # a 1-point grid is refused
+    type_values(ratio, "0.3 0.6")
+    assert dialog.is_valid() and dialog.trial_count() == 2
+
+    # a choice field takes the values ticked; none ticked is an error
+    importance = dialog.row("prune.structured.importance")
+    importance.vary.setChecked(True)
+    for box in importance.editor.boxes:
+        box.setChecked(False)
+    assert "tick at least one value" in importance.error.text() and not dialog.is_valid()
+    importance.editor.set_values(["l1", "l2"])
+    assert dialog.is_valid() and dialog.trial_count() == 4
+
+    # Optuna: a range needs min < max, and two or three objectives
+    dialog.optuna_radio.setChecked(True)
+    ratio.editor.set_range(0.6, 0.2)
+    assert "min must be below max" in ratio.error.text()
+    ratio.editor.set_range(0.2, 0.6)
+    assert dialog.is_valid()
+    dialog.objective_boxes["size"].setChecked(False)
+    assert "two or three objectives" in dialog.problems()[0]
+    dialog.objective_boxes["latency"].setChecked(True)
+    dialog.min_accuracy[0].setChecked(True)
+    assert dialog.is_valid()
+    sweep = parse_sweep(dialog.sweep_toml(), tmp_path)
+    assert sweep.mode == "optuna" and sweep.objectives == ["accuracy", "latency"]
+    assert sweep.constraints == {"min_accuracy": 0.9}
+    axis = next(a for a in sweep.axes if a.key == "prune.structured.ratio")
+    assert (axis.low, axis.high) == (0.2, 0.6)
+
+    # the Dask address is checked too
+    dialog.dask_radio.setChecked(True)
+    assert not dialog.is_valid() and dialog.address.property("invalid") is True
+    dialog.address.setText("local:2")
+    dialog.address.textEdited.emit("local:2")
+    assert dialog.is_valid() and dialog.executor() == {"kind": "dask", "address": "local:2"}
+
+
+def test_a_range_in_a_grid_becomes_evenly_spaced_values(dialog, tmp_path):
+    ratio = dialog.row("prune.structured.ratio")
+    ratio.vary.setChecked(True)
+    ratio.editor.set_range(0.2, 0.6, count=3)
+    assert ratio.editor.count.isVisible()
+    sweep = parse_sweep(dialog.sweep_toml(), tmp_path)
+    assert [p["prune.structured.ratio"] for p in sweep.grid_points()] == [0.2, 0.4, 0.6]
+
+
+def _payload(dialog, tmp_path, load_options: dict) -> dict:
+    return sweep_payload(dialog.sweep_toml(), dialog.executor(), tmp_path / "ws", "demo", "demo", load_options, options=FAST)
+
+
+def test_a_four_trial_sweep_streams_its_trials_into_the_workspace(qtbot, dialog, runner, shared_worker, tiny_demo, tmp_path):
+    four_trial_grid(dialog)
+    job = make_sweep_job(shared_worker, _payload(dialog, tmp_path, tiny_demo))
+    assert job.title == "Sweep prune50-int8-sweep: 0/4 trials"
+    trials, progress, results = [], [], []
+    job.signals.event.connect(lambda kind, data: trials.append(data) if kind == "trial" else None)
+    job.signals.progress.connect(lambda f, m: progress.append((f, m)))
+    job.signals.finished.connect(results.append)
+    with qtbot.waitSignal(job.signals.done, timeout=SWEEP_TIMEOUT_MS):
+        runner.start(job)
+    assert len(results) == 1, "the sweep did not finish"
+    outcome = results[0]
+    assert outcome["status"] == "done" and len(outcome["trials"]) == 4
+    assert len(trials) == 4 and all(t["status"] == "done" and t["final"]["accuracy"] is not None for t in trials)
+    assert {(t["point"]["prune.structured.ratio"], t["point"]["quantize.static"]) for t in trials} == {
+        (0.3, "on"), (0.3, "off"), (0.5, "on"), (0.5, "off")}
+    assert job.title == "Sweep prune50-int8-sweep: 4/4 trials"
+    assert (1.0, job.title) in progress
+    fractions = [f for f, m in progress if m.startswith("Sweep ")]
+    assert fractions == sorted(fractions) and 0.25 in fractions  # trials done / total
+    with Workspace(tmp_path / "ws") as ws:
+        runs = ws.list_runs(sweep_id=outcome["sweep_id"])
+        assert sorted(r.id for r in runs) == sorted(t["run_id"] for t in trials)
+        assert all(r.status == "done" for r in runs)
+        int8 = {r.id: "quantize.static" in r.techniques for r in runs}
+        assert sorted(int8.values()) == [False, False, True, True]
+        assert ws.get_sweep(outcome["sweep_id"])["status"] == "done"
+
+
+def test_cancel_stops_a_sweep_and_its_pending_trials(qtbot, dialog, runner, shared_worker, tiny_demo, tmp_path):
+    ratio = dialog.row("prune.structured.ratio")
+    ratio.vary.setChecked(True)
+    type_values(ratio, "0.2, 0.3, 0.4, 0.6")
+    dialog.toggle("quantize.static").setChecked(True)
+    assert dialog.trial_count() == 8
+    job = make_sweep_job(shared_worker, _payload(dialog, tmp_path, tiny_demo))
+    trials, results = [], []
+
+    def on_event(kind, data):
+        if kind == "trial":
+            trials.append(data)
+            job.cancel()  # after the first trial: the running one stops, the pending ones never start
+
+    job.signals.event.connect(on_event)
+    job.signals.finished.connect(results.append)
+    with qtbot.waitSignal(job.signals.done, timeout=SWEEP_TIMEOUT_MS):
+        runner.start(job)
+    assert results and results[0]["status"] == "cancelled"
+    assert len(results[0]["trials"]) < 8
+    with Workspace(tmp_path / "ws") as ws:
+        runs = ws.list_runs()
+        assert len(runs) < 8 and not [r for r in runs if r.status == "running"]
+        assert ws.get_sweep(results[0]["sweep_id"])["status"] == "cancelled"
