@@ -118,3 +118,16 @@ class Heartbeat:
     @property
     def worst_gap_ms(self) -> float:
         return max(self.gaps, default=0.0)
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory) -> dict:
+    """Load options for a narrow, shallow DemoResNet (untrained): trials export and measure it in a second or two."""
+    import torch
+
+    from core.models.demo_net import DemoNetConfig, DemoResNet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny") / "tiny-demo.pt"
+    torch.save(DemoResNet(DemoNetConfig(width=8, blocks=(1, 1, 1))).state_dict(), path)
+    return {"weights": str(path)}

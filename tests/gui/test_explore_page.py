@@ -151,3 +151,52 @@ def test_the_target_and_latency_budget_are_remembered(make_window, filled):
     assert again.explore_page.target_combo.currentData() == "rpi4"
     assert again.explore_page.latency_budget.value() == 2.5
     assert "Raspberry Pi 4" in again.target_label.text()
+
+
+FOUR_TRIALS = '''name = "grid4"
+[[step]]
+technique = "prune.structured"
+ratio = 0.5
+[[step]]
+technique = "quantize.static"
+[grid]
+"prune.structured.ratio" = [0.3, 0.5]
+"quantize.static" = ["on", "off"]
+'''
+
+
+def test_a_four_trial_sweep_from_the_window_streams_points_onto_the_plot(make_window, qtbot, tiny_demo, tmp_path):
+    from gui.panels.compress_page import RunInputs
+
+    win = make_window(start=False)
+    page = win.explore_page
+    win.compress_page.repeats.setValue(3)  # trials measured cheaply: the test is about streaming, not timing
+    win.compress_page.threads.setValue(1)
+    inputs = RunInputs(win.workspace, "demo", "demo", {**win.load_options(), **tiny_demo})
+    points_at_each_trial, trials, progress, results = [], [], [], []
+
+    def on_event(kind, data):
+        if kind == "trial":
+            trials.append(data)
+            points_at_each_trial.append(len(page.plot.positions))  # the window refreshes before this handler runs
+
+    job = win.start_sweep(FOUR_TRIALS, {"kind": "inprocess"}, inputs)
+    assert job.title == "Sweep grid4: 0/4 trials" and win.current_page() == "explore"
+    job.signals.event.connect(on_event)
+    job.signals.progress.connect(lambda f, m: progress.append((f, m)))
+    job.signals.finished.connect(results.append)
+    qtbot.waitUntil(lambda: bool(results), timeout=180_000)
+    outcome = results[0]
+    assert outcome["status"] == "done" and len(trials) == 4
+    assert points_at_each_trial == [1, 2, 3, 4]  # each finished trial is on the plot as it arrives, not at the end
+    assert {(t["point"]["prune.structured.ratio"], t["point"]["quantize.static"]) for t in trials} == {
+        (0.3, "on"), (0.3, "off"), (0.5, "on"), (0.5, "off")}
+    assert job.title == "Sweep grid4: 4/4 trials"
+    fractions = [f for f, m in progress if m.startswith("Sweep ")]
+    assert fractions == sorted(fractions) and 0.25 in fractions  # trials done / total
+    runs = win.workspace.list_runs(sweep_id=outcome["sweep_id"])
+    assert sorted(r.id for r in runs) == sorted(t["run_id"] for t in trials) == sorted(page.plot.positions)
+    assert sorted("quantize.static" in r.techniques for r in runs) == [False, False, True, True]
+    assert win.workspace.get_sweep(outcome["sweep_id"])["status"] == "done"
+    assert {s.id for s in page.summaries if s.on_front} == set(outcome["front"])  # the page's front is the sweep's
+    assert page.selected_ids() == [trials[-1]["run_id"]]  # the newest trial is selected and ringed
