@@ -97,6 +97,10 @@ class JobRunner(QObject):
         if job in self.active:
             self.active.remove(job)
         self.ended.emit(job)
+        # The job and its connected slots form a reference cycle; if the garbage collector broke it on a worker
+        # thread, the signals object would be deleted from that thread and crash Qt. Delete it here, on its own
+        # (the GUI) thread, once the slots still queued for this emission have run.
+        job.signals.deleteLater()
 
     def cancel_all(self) -> None:
         for job in list(self.active):

@@ -25,6 +25,12 @@ def isolated_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGESLIM_WORKSPACE", str(tmp_path / "default-workspace"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    yield
+    # Qt wrappers a test leaves behind (dialogs, job runners, jobs' signal objects) are collected here, on the GUI
+    # thread: a collection that a worker thread happens to trigger later would delete them from that thread and crash.
+    import gc
+
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
