@@ -44,6 +44,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--recipe", help="recipe TOML to open on the Compress page")
     p.add_argument("--run", action="store_true", help="run the recipe once everything has loaded")
     p.add_argument("--page", choices=PAGES, default="model", help="page to show (default: model)")
+    p.add_argument("--target", metavar="NAME", help="device profile whose budgets the Explore page draws and the Export page checks")
+    p.add_argument("--latency-budget", type=float, metavar="MS", help="latency budget per image for the Explore page (ms)")
+    p.add_argument("--x-axis", choices=("size", "latency", "macs"), help="what the Explore page plots accuracy against")
     p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window once loaded (and run), then exit")
     p.add_argument("--size", default="1280x800", help="window size for --screenshot (default 1280x800)")
     p.add_argument("--timing", action="store_true", help="print the time to the first window and to a loaded engine on stderr")
@@ -73,6 +76,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         window = MainWindow(workspace=args.workspace)
     window.show_page(args.page)
+    explore = window.explore_page
+    if args.x_axis:
+        explore.x_combo.setCurrentIndex(explore.x_combo.findData(args.x_axis))
+    if args.latency_budget is not None:
+        explore.latency_budget.setValue(args.latency_budget)
+    if args.target:
+        explore.set_target(args.target)
+        window.export_page.set_target(args.target)
     window.show()
     exit_code = 0
     timings: dict[str, float] = {}

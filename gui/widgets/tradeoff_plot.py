@@ -183,8 +183,11 @@ class TradeoffPlot(QWidget):
         x = self._x(limit)
         self.region.setRegion((x, x + 1e6))
         self.budget_line.setPos(x)
-        what = "size" if self.x_axis == "size" else "latency"
-        self.budget_line.label.setFormat(f"{what} budget: {budgets.label}" if budgets.label else f"{what} budget")
+        if self.x_axis == "size":
+            text = f"size budget: {budgets.label}" if budgets.label else "size budget"
+        else:
+            text = f"latency budget {limit:g} ms"
+        self.budget_line.label.setFormat(text)
         values = [s.value(self.x_axis) for s in self.summaries]
         if values and min(values) / 4 <= limit <= max(values) * 4:
             return x
