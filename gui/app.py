@@ -53,6 +53,18 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def apply_view_options(window, args: argparse.Namespace) -> None:
+    """``--target``, ``--latency-budget`` and ``--x-axis``: how the Explore and Export pages open."""
+    explore = window.explore_page
+    if args.x_axis:
+        explore.x_combo.setCurrentIndex(explore.x_combo.findData(args.x_axis))
+    if args.latency_budget is not None:
+        explore.latency_budget.setValue(args.latency_budget)
+    if args.target:
+        explore.set_target(args.target)
+        window.export_page.set_target(args.target)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from PySide6.QtCore import QSettings, QTimer
@@ -76,14 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         window = MainWindow(workspace=args.workspace)
     window.show_page(args.page)
-    explore = window.explore_page
-    if args.x_axis:
-        explore.x_combo.setCurrentIndex(explore.x_combo.findData(args.x_axis))
-    if args.latency_budget is not None:
-        explore.latency_budget.setValue(args.latency_budget)
-    if args.target:
-        explore.set_target(args.target)
-        window.export_page.set_target(args.target)
+    apply_view_options(window, args)
     window.show()
     exit_code = 0
     timings: dict[str, float] = {}

@@ -200,3 +200,14 @@ def test_a_four_trial_sweep_from_the_window_streams_points_onto_the_plot(make_wi
     assert win.workspace.get_sweep(outcome["sweep_id"])["status"] == "done"
     assert {s.id for s in page.summaries if s.on_front} == set(outcome["front"])  # the page's front is the sweep's
     assert page.selected_ids() == [trials[-1]["run_id"]]  # the newest trial is selected and ringed
+
+
+def test_app_flags_set_up_the_explore_and_export_pages(make_window):
+    from gui.app import apply_view_options, parse_args
+
+    win = make_window(start=False)
+    apply_view_options(win, parse_args(["--target", "stm32h7", "--latency-budget", "0.5", "--x-axis", "macs"]))
+    page = win.explore_page
+    assert page.x_axis == "macs" and page.latency_budget.value() == 0.5
+    assert page.target_combo.currentData() == "stm32h7" and win.export_page.target_combo.currentData() == "stm32h7"
+    assert "MACs" in page.plot.view.getPlotItem().getAxis("bottom").labelText
