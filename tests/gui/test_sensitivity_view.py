@@ -11,14 +11,12 @@ ANALYSIS_TIMEOUT_MS = 180_000
 
 @pytest.fixture
 def view(qtbot, demo_window):
+    """The window's own Sensitivity tab (its Apply goes to the Compress page through the window)."""
     win = demo_window
-    v = SensitivityView(win.session, win.jobs, win.worker, win.show_error, win.load_options)
-    qtbot.addWidget(v)
-    v.set_techniques(win.compress_page.techniques)
-    v.apply_requested.connect(win.compress_page.apply_suggestion)  # as the window wires it
-    v.resize(1100, 700)
-    v.show()
-    return v
+    win.show_page("explore")
+    win.explore_page.tabs.setCurrentWidget(win.sensitivity_view)
+    assert isinstance(win.sensitivity_view, SensitivityView)
+    return win.sensitivity_view
 
 
 def run_analysis(qtbot, view) -> dict:
@@ -55,6 +53,7 @@ def test_pruning_sensitivity_fills_the_chart_and_table_and_apply_changes_the_rec
     assert view.notes.text() and view.apply_button.isEnabled()
 
     view.apply_button.click()
+    assert demo_window.current_page() == "compress"  # the window shows the recipe the suggestion changed
     steps = page.draft.steps
     assert [s.technique for s in steps] == ["prune.structured", "quantize.static"]  # pruning goes before int8
     prune = steps[0].values
