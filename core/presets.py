@@ -51,9 +51,11 @@ PRESETS: tuple[Preset, ...] = (
     ),
     Preset(
         "Deep compression: prune → finetune → int8",
-        "Remove 35 % of the channels, win the accuracy back with two epochs of fine-tuning, then int8.",
-        'name = "deep-compression"\n\n[[step]]\ntechnique = "prune.structured"\nratio = 0.35\nimportance = "l1"\n\n'
-        '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\n\n[[step]]\ntechnique = "quantize.static"\n',
+        "Remove 40 % of the channels (counts kept multiples of 8), win the accuracy back with two epochs of "
+        "fine-tuning, then int8: on the demo 8.8× smaller for −0.7 pt.",
+        'name = "deep-compression"\n\n[[step]]\ntechnique = "prune.structured"\nratio = 0.4\nimportance = "l1"\nround_to = 8\n\n'
+        '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\nlr = 0.05\naugment = false\n\n'
+        '[[step]]\ntechnique = "quantize.static"\n',
     ),
 )
 

@@ -60,8 +60,14 @@ def _serve(requests, events, cancel_event) -> None:  # pragma: no cover - runs i
     events.put(("ready", None))
     cache: dict = {}
     stamps: dict = {}
+    parent = mp.parent_process()
     while True:
-        item = requests.get()
+        try:
+            item = requests.get(timeout=1.0)
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                return  # the window died without saying goodbye (a crash, kill -9): do not linger holding memory
+            continue
         if item is None:
             return
         _task(*item, events, cancel_event, cache, stamps)

@@ -35,6 +35,7 @@ from core.models import load_model
 from core.pipeline.recipe import parse_recipe
 from core.pipeline.runner import RunOptions, run_recipe
 
+RECOVERY_FT = '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\nlr = 0.05\naugment = false\n'
 DEMO_RECIPES: dict[str, str] = {
     "static": '[[step]]\ntechnique = "quantize.static"\n',
     "static-ort-defaults": '[[step]]\ntechnique = "quantize.static"\ntypes = "S8S8"\nper_channel = false\n',
@@ -58,6 +59,14 @@ DEMO_RECIPES: dict[str, str] = {
     "chain35r8": '[[step]]\ntechnique = "prune.structured"\nratio = 0.35\nround_to = 8\n'
                  '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\n'
                  '[[step]]\ntechnique = "quantize.static"\n',
+    # the same with a recovery finetune: a higher peak rate and no augmentation (shifts and rotations slow
+    # the recovery that two epochs have to make; measured −1.30 pt against −2.78 with the defaults at ratio 0.5)
+    "struct50+rft": '[[step]]\ntechnique = "prune.structured"\nratio = 0.5\n' + RECOVERY_FT,
+    "chain50r": '[[step]]\ntechnique = "prune.structured"\nratio = 0.5\n' + RECOVERY_FT
+                + '[[step]]\ntechnique = "quantize.static"\n',
+    "struct40r8+rft": '[[step]]\ntechnique = "prune.structured"\nratio = 0.4\nround_to = 8\n' + RECOVERY_FT,
+    "chain40r8": '[[step]]\ntechnique = "prune.structured"\nratio = 0.4\nround_to = 8\n' + RECOVERY_FT
+                 + '[[step]]\ntechnique = "quantize.static"\n',
     "kd→w8": '[[step]]\ntechnique = "distill.kd"\nstudent = "demo_w8"\n',
     "swap→w8": '[[step]]\ntechnique = "arch.swap"\nstudent = "demo_w8"\n',
     "tucker+ft": '[[step]]\ntechnique = "lowrank.tucker"\n'
@@ -145,7 +154,8 @@ def floors(base: Row, rows: dict[str, Row]) -> list[tuple[str, bool]]:
             (f"quantize.static: file {base.size / r.size:.2f}× smaller ≥ 3.8×", base.size / r.size >= 3.8),
             (f"quantize.static: ORT {base.latency[32] / r.latency[32]:.2f}× faster at batch 32 ≥ 1.5×", base.latency[32] / r.latency[32] >= 1.5),
         ]
-    for key, label in (("struct50+ft", "0.5"), ("struct35+ft", "0.35"), ("struct35r8+ft", "0.35 round_to 8")):
+    for key, label in (("struct50+ft", "0.5"), ("struct35+ft", "0.35"), ("struct35r8+ft", "0.35 round_to 8"),
+                       ("struct50+rft", "0.5, recovery ft"), ("struct40r8+rft", "0.4 round_to 8, recovery ft")):
         if key in rows:
             r = rows[key]
             checks += [
@@ -159,7 +169,7 @@ def floors(base: Row, rows: dict[str, Row]) -> list[tuple[str, bool]]:
             (f"prune.unstructured 80 % + ft: zipped {base.zip_size / r.zip_size:.2f}× smaller ≥ 3×", base.zip_size / r.zip_size >= 3.0),
             (f"prune.unstructured 80 % + ft: accuracy drop {drop(r):.2f} pt ≤ 1", drop(r) <= 1.0),
         ]
-    for key in ("chain50", "chain35", "chain35r8"):
+    for key in ("chain50", "chain35", "chain35r8", "chain50r", "chain40r8"):
         if key in rows:
             r = rows[key]
             checks += [

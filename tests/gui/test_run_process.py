@@ -42,3 +42,36 @@ def test_a_crash_in_the_child_is_an_error_not_a_crash(worker):
         worker.execute("crash", {}, progress=lambda f, m: None, cancel=CancelToken())
     assert "stopped unexpectedly" in str(info.value) and isinstance(info.value, EdgeSlimError)
     assert not worker.alive()
+
+
+def test_the_worker_ends_when_its_window_process_dies(tmp_path):
+    """A window killed outright (a crash, kill -9) must not leave its worker holding a gigabyte of torch."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = ("from gui.run_process import RunWorker\n"
+            "from core.jobs import CancelToken\n"
+            "import time\n"
+            "if __name__ == '__main__':\n"
+            "    w = RunWorker()\n"
+            "    w.execute('sleep', {'seconds': 0}, progress=lambda f, m: None, cancel=CancelToken())\n"
+            "    print(w.pid, flush=True)\n"
+            "    time.sleep(600)\n")
+    script = tmp_path / "window.py"
+    script.write_text(code)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=os.getcwd(),
+                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the worker outlived its window process by 15 s")
