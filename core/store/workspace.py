@@ -83,7 +83,8 @@ class RunRow:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _pid_alive(pid: Optional[int]) -> bool:
+def pid_alive(pid: Optional[int]) -> bool:
+    """Whether a process with this id runs on this machine (a zombie does not count)."""
     if not pid:
         return False
     try:
@@ -261,7 +262,7 @@ class Workspace:
         host = socket.gethostname()
         dead = [
             int(r["id"]) for r in self._read("SELECT id, pid, host FROM runs WHERE status = 'running'")
-            if r["host"] == host and not _pid_alive(r["pid"])
+            if r["host"] == host and not pid_alive(r["pid"])
         ]
         for run_id in dead:
             self._write(

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QLabel,
     QPlainTextEdit,
-    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -20,6 +19,7 @@ from core.store.run_compare import RunComparison, compare_runs
 from gui.style import GOOD_COLOUR
 from gui.widgets.result_card import ResultCard
 from gui.widgets.table import DataTable
+from gui.widgets.scroll import scrolled
 
 
 def _closing_buttons(dialog: QDialog) -> QDialogButtonBox:
@@ -37,10 +37,7 @@ class RunDetailsDialog(QDialog):
         self.resize(760, 640)
         self.card = ResultCard()
         self.card.show_row(row)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(self.card)
+        scroll = scrolled(self.card)
         recipe = QPlainTextEdit(row.recipe_toml or "")
         recipe.setObjectName("log")
         recipe.setReadOnly(True)

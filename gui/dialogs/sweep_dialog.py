@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -30,7 +29,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -40,6 +38,8 @@ from core.errors import EdgeSlimError
 from core.pipeline.sweep_spec import MAX_LATENCY_KEY, MAX_SIZE_KEY, MIN_ACCURACY_KEY, OFF, ON, SweepSpec
 from gui.dialogs.sweep_axes import AxisRow, can_vary
 from gui.style import STYLE_SHEET, set_invalid
+from gui.widgets.files import ask_save_toml
+from gui.widgets.scroll import scrolled
 
 SWEEP_FILTER = "Sweep files (*.toml);;All files (*)"
 OBJECTIVE_LABELS = {"accuracy": ("Accuracy", "maximised: top-1 on the validation split"),
@@ -111,11 +111,8 @@ class SweepDialog(QDialog):
             steps_layout.addWidget(self._step_box(i, step, first=step.technique not in seen))
             seen.add(step.technique)
         steps_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll = scrolled(inner)
         scroll.setMinimumWidth(420)
-        scroll.setWidget(inner)
         vary_layout.addWidget(scroll, 1)
 
         side = QVBoxLayout()
@@ -448,10 +445,9 @@ class SweepDialog(QDialog):
             return None
         if path is None:
             start = self.saved_path or Path.home() / f"{self.spec().name}.toml"
-            chosen, _ = QFileDialog.getSaveFileName(self, "Save the sweep", str(start), SWEEP_FILTER)
-            if not chosen:
+            path = ask_save_toml(self, "Save the sweep", start, SWEEP_FILTER)
+            if path is None:
                 return None
-            path = chosen if chosen.endswith(".toml") else chosen + ".toml"
         from core.fileio import atomic_write_text
 
         try:

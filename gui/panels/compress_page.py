@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -44,7 +43,9 @@ from gui.style import ERROR_COLOUR, MUTED_COLOUR
 from gui.widgets.param_form import ParamForm
 from gui.widgets.result_card import ResultCard
 from gui.widgets.step_list import StepList
+from gui.widgets.files import ask_save_toml
 from gui.workers import Job, JobRunner
+from gui.widgets.scroll import scrolled
 
 RECIPE_FILTER = "Recipes (*.toml);;All files (*)"
 ESTIMATE_DELAY_MS = 700
@@ -191,10 +192,7 @@ class CompressPage(QWidget):
         self.step_summary.setWordWrap(True)
         self.form = ParamForm()
         self.form.value_changed.connect(self._value_changed)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(self.form)
+        scroll = scrolled(self.form)
         self.help_label = QLabel("Point at a field to read what it does.")
         self.help_label.setObjectName("muted")
         self.help_label.setWordWrap(True)
@@ -293,12 +291,8 @@ class CompressPage(QWidget):
         rb.addWidget(self.log, 1)
 
         self.card = ResultCard()
-        card_scroll = QScrollArea()
-        card_scroll.setWidgetResizable(True)
-        card_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        card_scroll.setWidget(self.card)
+        card_scroll = scrolled(self.card, horizontal=False)
         card_scroll.setMinimumWidth(320)
-        card_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(run_box)
         bottom.addWidget(card_scroll)
@@ -435,10 +429,9 @@ class CompressPage(QWidget):
             return None
         if path is None:
             default = self.recipe_path or Path.home() / f"{self.draft.name or 'recipe'}.toml"
-            chosen, _ = QFileDialog.getSaveFileName(self, "Save the recipe", str(default), RECIPE_FILTER)
-            if not chosen:
+            path = ask_save_toml(self, "Save the recipe", default, RECIPE_FILTER)
+            if path is None:
                 return None
-            path = chosen if chosen.endswith(".toml") else chosen + ".toml"
         try:
             saved = self.draft.save(Path(path))
         except (EdgeSlimError, OSError) as exc:

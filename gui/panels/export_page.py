@@ -41,6 +41,7 @@ from gui.widgets.bundle_view import BundleView
 from gui.widgets.export_text import default_folder, format_text, target_summary
 from gui.widgets.fit_view import FitView
 from gui.workers import Job, JobRunner
+from gui.widgets.scroll import scrolled
 
 CHECK_DELAY_S = 0.4  # the check waits this long for further changes before it starts (in its job, so the window counts it as busy)
 WORKER_KINDS = ("run", "evaluate", "export", "sweep", "sensitivity")  # jobs that hold the worker process for long
@@ -75,12 +76,7 @@ def _field(caption: str, field: QWidget | QHBoxLayout, note: QWidget) -> QVBoxLa
 
 
 def _scrolled(widget: QWidget) -> QScrollArea:
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setWidget(widget)
-    return scroll
+    return scrolled(widget, horizontal=False)
 
 
 class ExportPage(QWidget):

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -36,6 +35,7 @@ from gui.widgets.layer_bars import LayerBars
 from gui.widgets.param_form import NumberBox
 from gui.widgets.table import DataTable
 from gui.workers import Job, JobRunner
+from gui.widgets.scroll import scrolled
 
 QUANT = "quantize.static"
 ANALYSES = ((PRUNE, "Pruning per layer"), (QUANT, "Int8 per layer"))
@@ -190,11 +190,7 @@ class SensitivityView(QWidget):
         sl = QVBoxLayout(box)
         sl.addWidget(self.suggestion)
         sl.addWidget(self.apply_button, 0, Qt.AlignmentFlag.AlignLeft)
-        notes_scroll = QScrollArea()
-        notes_scroll.setWidgetResizable(True)
-        notes_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        notes_scroll.setWidget(self.notes)
-        sl.addWidget(notes_scroll, 1)
+        sl.addWidget(scrolled(self.notes), 1)
         return box
 
     def _results_panel(self) -> QSplitter:
@@ -203,10 +199,7 @@ class SensitivityView(QWidget):
         self.heading.setTextFormat(Qt.TextFormat.RichText)
         self.heading.setWordWrap(True)
         self.chart = LayerBars()
-        chart_scroll = QScrollArea()
-        chart_scroll.setWidgetResizable(True)
-        chart_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        chart_scroll.setWidget(self.chart)
+        chart_scroll = scrolled(self.chart)
         self.chart_note = QLabel("")
         self.chart_note.setObjectName("muted")
         self.chart_note.setWordWrap(True)

@@ -21,20 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.store.workspace import pid_alive
 from gui.tasks.base import TaskContext, task
 
 KEEP_PREPARED = 3  # model files kept between a check and an export (an int8 resnet50 is ~25 MB)
 SCRATCH_PREFIX = "edgeslim-prepared-"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _scratch() -> Path:
@@ -49,7 +40,7 @@ def _scratch() -> Path:
     if not mine.is_dir():
         for old in root.glob(f"{SCRATCH_PREFIX}*"):
             pid = old.name[len(SCRATCH_PREFIX):]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(old, ignore_errors=True)
         mine.mkdir()
         from multiprocessing.util import Finalize

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QFrame, QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from core import fmt
-from gui.style import ERROR_COLOUR, GOOD_COLOUR, MUTED_COLOUR
+from gui.style import ERROR_COLOUR, GOOD_COLOUR
 from gui.widgets.export_text import (
     in_app_words,
     latency_text,
