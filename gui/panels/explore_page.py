@@ -256,11 +256,9 @@ class ExplorePage(QWidget):
             for col in range(len(COLUMNS)):
                 model.item(i, col).setToolTip(tip)
         view = self.table.view
-        for name, widest in (("Name", 180), ("Techniques", 190)):
+        for name, widest in (("Name", 170), ("Techniques", 180), ("Fits target", 130)):
             col = COLUMNS.index(name)
             view.setColumnWidth(col, min(view.columnWidth(col), widest))
-        col = COLUMNS.index("Fits target")
-        view.setColumnWidth(col, min(view.columnWidth(col), 160))
         for run_id in selected:
             self.select_run(run_id, add=True)
         plotted = sum(1 for s in self.summaries if s.plottable)
