@@ -154,6 +154,8 @@ class TradeoffPlot(QWidget):
         xs = [p[0] for p in self.positions.values()] + [self._x(b.value(x_axis)) for b in bases]
         if xs and near is not None:
             item.getViewBox().setXRange(min(xs + [near]), max(xs + [near]), padding=0.06)
+        if not xs:  # nothing measured yet: an empty frame on the axes' own scale, not pyqtgraph's 0..1 default
+            item.getViewBox().setRange(xRange=(0, 1), yRange=(0, 100), padding=0)
 
     def _log_ticks(self, values: Sequence[float]) -> None:
         """On a log axis, ticks at 1, 2 and 5 × 10^k labelled with plain numbers (pyqtgraph's own crowd at small ranges)."""
