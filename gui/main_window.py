@@ -478,7 +478,7 @@ class MainWindow(QMainWindow):
 
     def _sweep_event(self, kind: str, data) -> None:
         if kind == "trial":
-            self.explore_page.refresh()
+            self.explore_page.refresh_if_changed()  # the trial's run is committed by the worker before it is reported
             if data.get("run_id"):
                 self.explore_page.select_run(int(data["run_id"]))
 

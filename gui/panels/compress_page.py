@@ -862,28 +862,26 @@ class CompressPage(QWidget):
         runs = [r for r in inputs.workspace.list_runs() if r.id >= self.first_run_id]
         return runs[-1] if runs else None
 
-    def _run_failed(self, message: str, exc: object) -> None:
-        self.log_line(f"FAILED: {message}")
-        self.stage_label.setText("Failed")
+    def _show_stopped_run(self, title: str, text: str) -> None:
+        """A run that failed or was cancelled: its stored row when it got that far, else why there is none."""
         row = self._latest_row()
         if row is not None:
             self.last_run = row
             self.card.show_row(row)
             self.run_finished.emit(row)
         else:
-            self.card.show_message("The run did not start", message)
+            self.card.show_message(title, text)
+
+    def _run_failed(self, message: str, exc: object) -> None:
+        self.log_line(f"FAILED: {message}")
+        self.stage_label.setText("Failed")
+        self._show_stopped_run("The run did not start", message)
         self.report_error(message)
 
     def _run_cancelled(self) -> None:
         self.log_line("Cancelled.")
         self.stage_label.setText("Cancelled")
-        row = self._latest_row()
-        if row is not None:
-            self.last_run = row
-            self.card.show_row(row)
-            self.run_finished.emit(row)
-        else:
-            self.card.show_message("Run cancelled", "Stopped before anything was measured; nothing was stored.")
+        self._show_stopped_run("Run cancelled", "Stopped before anything was measured; nothing was stored.")
 
     def _run_done(self) -> None:
         self.run_job = None

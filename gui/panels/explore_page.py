@@ -223,6 +223,10 @@ class ExplorePage(QWidget):
 
     def _poll(self) -> None:
         """Redraw when another process (the worker, a sweep, the CLI) has committed to the workspace."""
+        self.refresh_if_changed(only_visible=True)
+
+    def refresh_if_changed(self, only_visible: bool = False) -> None:
+        """Redraw once per change another process committed (a sweep's trial event and the poll share one redraw)."""
         if self.workspace is None:
             return
         try:
@@ -231,7 +235,7 @@ class ExplorePage(QWidget):
             return
         if version != self.version:
             self.version = version
-            if self.isVisible():
+            if self.isVisible() or not only_visible:
                 self.refresh()
             else:
                 self.dirty = True
