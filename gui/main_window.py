@@ -171,11 +171,8 @@ class MainWindow(QMainWindow):
         self.explore_page.compare_requested.connect(self.compare_runs)
         self.explore_page.rerun_requested.connect(self.rerun)
         self.explore_page.sweep_requested.connect(self.open_sweep_dialog)
-        from gui.panels.sensitivity_view import SensitivityView
-
-        self.sensitivity_view = SensitivityView(self.session, self.jobs, self.worker, self.show_error, self.load_options)
-        self.sensitivity_view.apply_requested.connect(self.apply_suggestion)
-        self.explore_page.add_tab(self.sensitivity_view, "Sensitivity")
+        self._sensitivity_view = None  # built after the first paint, with the Explore plot (both import pyqtgraph)
+        self.first_paint.connect(lambda: QTimer.singleShot(0, self._build_plots))  # after the other first-paint slots
         self._restore_target()
         self.explore_page.target_changed.connect(self._target_changed)
         self.dialogs: list = []  # open non-modal dialogs (details, comparisons), kept alive until closed
@@ -427,6 +424,24 @@ class MainWindow(QMainWindow):
         from gui.dialogs.run_dialogs import CompareDialog
 
         self._open_dialog(CompareDialog(a, b, self))
+
+    def _build_plots(self) -> None:
+        self.explore_page.build_plot()
+        _ = self.sensitivity_view
+
+    @property
+    def sensitivity_view(self):
+        """The Explore page's Sensitivity tab (a :class:`gui.panels.sensitivity_view.SensitivityView`), made on first use."""
+        if self._sensitivity_view is None:
+            from gui.panels.sensitivity_view import SensitivityView
+
+            view = SensitivityView(self.session, self.jobs, self.worker, self.show_error, self.load_options)
+            view.apply_requested.connect(self.apply_suggestion)
+            if self.compress_page.ready:
+                view.set_techniques(self.compress_page.techniques)
+            self.explore_page.add_tab(view, "Sensitivity")
+            self._sensitivity_view = view
+        return self._sensitivity_view
 
     def apply_suggestion(self, technique: str, params: dict) -> None:
         """A sensitivity suggestion goes into the Compress page's recipe, which is shown so the change is seen."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
+from core import fmt
 from core.pipeline.pareto import metric, pareto_indices
 
 # plot axes: key -> (label, unit, objective name in core.pipeline.pareto)
@@ -173,3 +174,20 @@ def baselines(rows: Iterable) -> list[BaselinePoint]:
     for spec, point in seen.items():
         point.runs = counts[spec]
     return list(seen.values())
+
+
+def run_tooltip(s: RunSummary) -> str:
+    """A run in a few lines: what the plot's hover and the table's tooltip show."""
+    lines = [f"#{s.id} {s.name}", " → ".join(s.techniques) or "baseline", f"status: {s.status}"]
+    if s.accuracy is not None:
+        delta = "" if s.delta_pt is None else f" ({s.delta_pt:+.2f} pt)"
+        lines.append(f"top-1 {100 * s.accuracy:.2f} %{delta}")
+    lines.append(f"file {fmt.size(s.size_bytes)}" + ("" if not s.size_ratio else f" ({s.size_ratio:.2f}× smaller)"))
+    lines.append(f"MACs {fmt.si(s.macs)}")
+    if s.latency_ms is not None:
+        lines.append(f"latency {s.latency_ms:.3f} ms" + ("" if not s.speedup else f" ({s.speedup:.2f}× faster)"))
+    if s.on_front:
+        lines.append("on the Pareto front")
+    if s.fits is False:
+        lines.append("over budget: " + "; ".join(s.misfit))
+    return "\n".join(lines)

@@ -30,9 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from core import fmt
-from core.store.run_summary import Budgets, RunSummary, baselines, summarise_runs
+from core.store.run_summary import Budgets, RunSummary, baselines, run_tooltip, summarise_runs
 from gui.widgets.table import SORT_ROLE, DataTable
-from gui.widgets.tradeoff_plot import TradeoffPlot, run_tooltip
 
 COLUMNS = ("Run", "Name", "Techniques", "Status", "Top-1", "Δ pt", "ONNX file", "Size ×", "MACs", "Latency", "Speed-up",
            "Fits target", "Front", "Finished")
@@ -118,7 +117,9 @@ class ExplorePage(QWidget):
         controls.addWidget(self.sweep_button)
         controls.addWidget(self.refresh_button)
 
-        self.plot = TradeoffPlot()
+        self._plot = None  # TradeoffPlot, built on first use: pyqtgraph's import costs ~0.3 s of start-up
+        self.plot_slot = QWidget()
+        self.plot_slot.setMinimumHeight(240)
         self.table = DataTable(COLUMNS)
         self.table.filter.setPlaceholderText("Filter runs (name, status, technique, …)")
         self.table.view.setSelectionMode(QTableView.SelectionMode.ExtendedSelection)
@@ -128,7 +129,8 @@ class ExplorePage(QWidget):
         self.empty.setObjectName("notice")
         self.empty.setWordWrap(True)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.plot)
+        split.addWidget(self.plot_slot)
+        self.split = split
         split.addWidget(self.table)
         split.setChildrenCollapsible(False)
         split.setSizes([380, 300])  # the plot a little taller than the table
@@ -168,7 +170,6 @@ class ExplorePage(QWidget):
         self.latency_budget.valueChanged.connect(lambda _: self._budgets_changed())
         self.refresh_button.clicked.connect(self.refresh)
         self.sweep_button.clicked.connect(self.sweep_requested.emit)
-        self.plot.point_clicked.connect(self.select_run)
         self.table.view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self.table.view.customContextMenuRequested.connect(self._context_menu)
         self.table.view.doubleClicked.connect(lambda _: self._with_selected(self.details_requested.emit))
@@ -244,6 +245,31 @@ class ExplorePage(QWidget):
         super().showEvent(event)
         if self.dirty:
             self.refresh()
+        else:
+            _ = self.plot  # built (and drawn) the first time the page is seen
+
+    @property
+    def plot(self):
+        """The trade-off plot (a :class:`gui.widgets.tradeoff_plot.TradeoffPlot`), created and drawn on first use."""
+        if self._plot is None:
+            from gui.widgets.tradeoff_plot import TradeoffPlot
+
+            plot = TradeoffPlot()
+            plot.point_clicked.connect(self.select_run)
+            self.split.replaceWidget(0, plot)
+            self.plot_slot.deleteLater()
+            self._plot = plot
+            self._draw_plot()
+            self._selection_changed()
+        return self._plot
+
+    def build_plot(self) -> None:
+        """Create the plot now (the window calls this once it is on screen, so the page opens without a pause)."""
+        _ = self.plot
+
+    def _draw_plot(self) -> None:
+        self.plot.set_data(self.summaries, getattr(self, "baseline_points", []), self.x_axis, self.log_check.isChecked(),
+                           self.budgets)
 
     def refresh(self) -> None:
         self.dirty = False
@@ -251,7 +277,9 @@ class ExplorePage(QWidget):
         self.rows = {r.id: r for r in rows}
         self.summaries = summarise_runs(rows, self.x_axis, self.families, self.budgets)
         selected = self.selected_ids()
-        self.plot.set_data(self.summaries, baselines(rows), self.x_axis, self.log_check.isChecked(), self.budgets)
+        self.baseline_points = baselines(rows)
+        if self._plot is not None or self.isVisible():
+            self._draw_plot()
         self.table.set_rows([_cells(s) for s in self.summaries])
         self.table.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first
         model = self.table.model
@@ -302,7 +330,8 @@ class ExplorePage(QWidget):
 
     def _selection_changed(self) -> None:
         ids = self.selected_ids()
-        self.plot.highlight(ids[-1] if ids else None)
+        if self._plot is not None:
+            self._plot.highlight(ids[-1] if ids else None)
 
     def _with_selected(self, fn: Callable[[Any], None]) -> None:
         rows = self.selected_rows()

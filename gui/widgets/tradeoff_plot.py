@@ -19,7 +19,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from core import fmt
-from core.store.run_summary import AXES, BaselinePoint, Budgets, RunSummary
+from core.store.run_summary import AXES, BaselinePoint, Budgets, RunSummary, run_tooltip
 
 # Okabe-Ito: tells the families apart for colour-blind users too
 FAMILY_COLOURS = {
@@ -39,22 +39,6 @@ def axis_scale(axis: str, values: Sequence[float]) -> tuple[float, str]:
     if axis == "macs":
         return (1e9, "G") if top >= 4e9 else (1e6, "M")
     return 1.0, "ms"
-
-
-def run_tooltip(s: RunSummary) -> str:
-    lines = [f"#{s.id} {s.name}", " → ".join(s.techniques) or "baseline", f"status: {s.status}"]
-    if s.accuracy is not None:
-        delta = "" if s.delta_pt is None else f" ({s.delta_pt:+.2f} pt)"
-        lines.append(f"top-1 {100 * s.accuracy:.2f} %{delta}")
-    lines.append(f"file {fmt.size(s.size_bytes)}" + ("" if not s.size_ratio else f" ({s.size_ratio:.2f}× smaller)"))
-    lines.append(f"MACs {fmt.si(s.macs)}")
-    if s.latency_ms is not None:
-        lines.append(f"latency {s.latency_ms:.3f} ms" + ("" if not s.speedup else f" ({s.speedup:.2f}× faster)"))
-    if s.on_front:
-        lines.append("on the Pareto front")
-    if s.fits is False:
-        lines.append("over budget: " + "; ".join(s.misfit))
-    return "\n".join(lines)
 
 
 class TradeoffPlot(QWidget):
