@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -105,6 +104,10 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
     )
     p.add_argument("--preset", help="preprocessing preset for image folders: imagenet (default), as-is; rgb32 for MNIST")
     p.add_argument("--image-size", type=_positive, help="input size for image folders (crop size)")
+    p.add_argument("--labels", metavar="FILE",
+                   help="class folder -> model output: `folder,index` lines, or one class name per line in output order "
+                   "(for folders holding some of the model's classes; with 1000 outputs, folders named by ImageNet "
+                   "index or WordNet id need no file)")
 
 
 def _add_timing_args(p: argparse.ArgumentParser, *, repeats: int, threads_help: str = "CPU threads for latency (default 2)") -> None:
@@ -129,10 +132,16 @@ def _load_model(args: argparse.Namespace):
     )
 
 
-def _load_data(args: argparse.Namespace):
+def _load_data(args: argparse.Namespace, model=None):
+    """The dataset; given the model, also mapped onto its outputs (--labels) and checked against it, before any long work."""
     from core.data import load_dataset
 
-    return load_dataset(args.data, preset=args.preset, image_size=args.image_size)
+    data = load_dataset(args.data, preset=args.preset, image_size=args.image_size)
+    if model is None:
+        return data
+    from core.metrics.compat import fit_data
+
+    return fit_data(model, data, getattr(args, "labels", None))
 
 
 def _print_json(obj: dict) -> None:
@@ -173,14 +182,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from core import fmt
-    from core.metrics import check_compatible, measure_model
+    from core.metrics import measure_model
 
     progress = StderrProgress(enabled=not args.quiet)
     progress(0.0, "loading model")
     model = _load_model(args)
     progress(0.02, "loading data")
-    data = _load_data(args)
-    check_compatible(model, data)
+    data = _load_data(args, model)
     from core.jobs import sub_progress
 
     metrics = measure_model(
@@ -247,24 +255,35 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe)  # a bad recipe fails here, before any model is loaded
     recipe.check_order(input_is_onnx=str(args.model).lower().endswith(".onnx"))
+    output = None
+    if args.workspace is not None and args.out:  # both given: one would be silently ignored
+        raise EdgeSlimError("--out and --workspace were both given: a workspace run keeps its files in the workspace "
+                            "(artifacts/run-N, shown by `runs show ID`)",
+                            "drop --out to store the run in the workspace, or drop --workspace to write the result files to --out DIR")
+    if args.workspace is None and args.out:  # before anything is loaded: never overwrite an input or, without --force, a result
+        from core.run_output import RunOutput, input_paths
+
+        output = RunOutput.check(args.out, input_paths([args.model, args.weights, args.data]), args.force)
     progress = StderrProgress(enabled=not args.quiet)
     progress(0.0, "loading model")
     model = _load_model(args)
     recipe.check_order(input_is_onnx=model.is_onnx)
     progress(0.01, "loading data")
-    data = _load_data(args)
+    data = _load_data(args, model)
     options = RunOptions(batch=args.batch, threads=args.threads, seed=args.seed, repeats=args.repeats)
     run_id = None
     if args.workspace is not None:
+        from core.cli_workspace import open_workspace
         from core.store.execute import RunRequest, execute_run
-        from core.store.workspace import Workspace
 
-        with Workspace(args.workspace or _default_ws()) as ws:
+        with open_workspace(args.workspace) as ws:  # says so when it creates one (a mistyped path)
             request = RunRequest(recipe.to_toml(), args.model, args.data, load_options(args), options, recipe.name)
             done = execute_run(ws, request, progress=sub_progress(progress, 0.02, 1.0), reuse=not args.no_reuse,
                                cache={("model", args.model, _lo_key(args)): model, ("data", args.data, args.preset, args.image_size): data})
             row = done.row
             run_id = row.id
+            if done.note:
+                sys.stderr.write(f"{_fresh_line()}note: {done.note}\n")
             out = {"status": row.status, "recipe": recipe.to_dict(), "baseline": row.baseline, "final": row.final,
                    "steps": row.steps, "artifact": row.artifacts.get("onnx") or row.artifacts.get("pt2"),
                    "artifacts": row.artifacts, "seconds": row.seconds, "reused": done.reused}
@@ -272,8 +291,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         if not args.out:
             raise EdgeSlimError("run needs --out DIR or --workspace", "pass --out DIR for the result files, or --workspace to store the run")
-        result = run_recipe(recipe, model, data, Path(args.out), options, progress=sub_progress(progress, 0.02, 1.0))
-        out = result.to_dict()
+        result, record = output.run(lambda folder: run_recipe(recipe, model, data, folder, options, progress=sub_progress(progress, 0.02, 1.0)))
+        out = record or result.to_dict()
         status = result.status
     progress.done()
     if args.json:
@@ -303,17 +322,12 @@ def load_options(args: argparse.Namespace) -> dict:
     return {
         "arch": args.arch, "num_classes": args.num_classes, "weights": args.weights, "trust": bool(args.trust),
         "input_shape": list(shape) if shape else None, "preset": args.preset, "image_size": args.image_size,
+        **({"labels": str(Path(args.labels).expanduser().resolve())} if getattr(args, "labels", None) else {}),
     }
 
 
 def _lo_key(args: argparse.Namespace) -> str:
     return json.dumps(load_options(args), sort_keys=True, default=str)
-
-
-def _default_ws() -> Path:
-    from core.store.workspace import default_workspace
-
-    return default_workspace()
 
 
 def run_table(out: dict) -> str:
@@ -405,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p, option=True)
     _add_data_args(p, required=True)
     p.add_argument("--out", metavar="DIR", help="folder for result.json, the model files and per-step files")
+    p.add_argument("--force", action="store_true", help="with --out: replace an earlier result in DIR (completely)")
     p.add_argument("--workspace", nargs="?", const="", metavar="W",
                    help="store the run in workspace W (the default workspace when W is left out); identical runs are reused")
     p.add_argument("--no-reuse", action="store_true", help="with --workspace: run even if an identical run is stored")
@@ -432,10 +447,11 @@ def _fresh_line() -> str:
     return "\n" if sys.stderr.isatty() else ""
 
 
-def _log_crash() -> Path:
-    log = Path(tempfile.gettempdir()) / "edgeslim-cli-crash.log"
-    log.write_text(traceback.format_exc())
-    return log
+def _log_crash() -> Optional[Path]:
+    """The traceback in a new file of its own (None when nothing could be written; never raises)."""
+    from core.crash_log import write_crash_log
+
+    return write_crash_log(traceback.format_exc())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -454,12 +470,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"{_fresh_line()}edgeslim-cli: interrupted\n")
         return 130
-    except Exception as exc:  # last resort: one line, traceback in a log
+    except Exception as exc:  # last resort: one line, traceback in a log; reporting never fails in turn
+        from core.crash_log import describe
+
         log = _log_crash()
-        sys.stderr.write(
-            f"{_fresh_line()}edgeslim-cli: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            f" (details in {log}; please report it)\n"
-        )
+        where = f"details in {log}" if log else "the details could not be saved: no writable folder for a crash log"
+        try:
+            sys.stderr.write(f"{_fresh_line()}edgeslim-cli: internal error: {describe(exc)} ({where}; please report it)\n")
+        except Exception:  # noqa: BLE001 - stderr closed or broken: the exit code still says it
+            pass
         return EXIT_INTERNAL
 
 

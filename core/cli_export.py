@@ -21,9 +21,9 @@ def _source(args: argparse.Namespace, progress):
     from core.export.prepare import source_from_model, source_from_run
 
     if args.run is not None:
-        from core.store.workspace import Workspace, default_workspace
+        from core.cli_workspace import open_workspace
 
-        with Workspace(Path(args.workspace) if args.workspace else default_workspace()) as ws:
+        with open_workspace(args.workspace) as ws:  # says so when it creates one (a mistyped path)
             progress(0.0, f"loading run {args.run}")
             return source_from_run(ws, args.run, args.data, args.preset, args.image_size)
     if args.workspace:
@@ -38,7 +38,7 @@ def _source(args: argparse.Namespace, progress):
                                 "pass --data DATA (the dataset the model was trained for)")
         args.data = "demo"
     progress(0.02, "loading data")
-    return source_from_model(model, _load_data(args))
+    return source_from_model(model, _load_data(args, model))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -7,7 +7,6 @@ progress line and one-line error handling.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Optional
 
 from core.cli import StderrProgress, _add_data_args, _add_model_args, _add_timing_args, _positive, _print_json, load_options
@@ -15,9 +14,9 @@ from core.errors import EdgeSlimError
 
 
 def _workspace(args: argparse.Namespace):
-    from core.store.workspace import Workspace, default_workspace
+    from core.cli_workspace import open_workspace
 
-    return Workspace(Path(args.workspace) if args.workspace else default_workspace())
+    return open_workspace(args.workspace)  # says so when it creates one (a mistyped path)
 
 
 def _metric_cells(final: Optional[dict], baseline: Optional[dict]) -> list[str]:
@@ -46,12 +45,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from core.pipeline.executors import make_executor
     from core.pipeline.runner import RunOptions
     from core.pipeline.sweep import load_sweep, run_sweep, trial_name
-    from core.store.workspace import default_workspace
 
     sweep = load_sweep(args.sweep)  # a bad sweep file fails before anything is loaded or started
     if args.workers and args.cluster:
         raise EdgeSlimError("--workers and --cluster both given", "use --workers N for local processes or --cluster ADDR for Dask")
-    ws_path = Path(args.workspace) if args.workspace else default_workspace()
+    from core.cli import _load_data, _load_model
+
+    _load_data(args, _load_model(args))  # model and data that do not fit fail here once, not in every trial
+    with _workspace(args) as ws:  # opened now, and announced when new, not after the first trial
+        ws_path = ws.path
     progress = StderrProgress(enabled=not args.quiet)
     executor = make_executor(args.workers, args.cluster)
     options = RunOptions(batch=args.batch, threads=args.threads, repeats=args.repeats)
@@ -116,6 +118,12 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
         print(f"error: {row.error}")
     for kind, path in row.artifacts.items():
         print(f"{kind}: {path}")
+    from core.store.workspace import missing_artifacts
+
+    missing = missing_artifacts(row) if row.status == "done" else []
+    if missing:
+        print(f"note: this run's files are missing ({', '.join(missing)}); make them again with "
+              f"`edgeslim-cli runs resume {row.id}`, or delete the run with `edgeslim-cli runs delete {row.id}`")
     return 0
 
 
@@ -124,7 +132,7 @@ def cmd_runs_resume(args: argparse.Namespace) -> int:
 
     progress = StderrProgress(enabled=not args.quiet)
     with _workspace(args) as ws:
-        row = resume_run(ws, args.id, progress=progress).row
+        row = resume_run(ws, args.id, trust=args.trust, progress=progress).row
     progress.done()
     if args.json:
         _print_json(row.to_dict())
@@ -191,12 +199,14 @@ def add_commands(sub) -> None:
     common(q)
     q.add_argument("id", type=int)
     q.set_defaults(func=cmd_runs_show)
-    q = rsub.add_parser("resume", help="run an interrupted, failed or cancelled run again")
+    q = rsub.add_parser("resume", help="run an interrupted, failed or cancelled run again (or a done one whose files are gone)")
     common(q)
     q.add_argument("id", type=int)
+    q.add_argument("--trust", action="store_true",
+                   help="allow loading the run's model if it is a full pickle (asked again on every resume; never stored)")
     q.add_argument("--quiet", action="store_true", help="no progress on stderr")
     q.set_defaults(func=cmd_runs_resume)
-    q = rsub.add_parser("delete", help="delete a run and its files")
+    q = rsub.add_parser("delete", help="delete a run and its files (not while it runs)")
     common(q)
     q.add_argument("id", type=int)
     q.set_defaults(func=cmd_runs_delete)

@@ -44,7 +44,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     progress(0.0, "loading model")
     model = _load_model(args)
     progress(0.01, "loading data")
-    data = _load_data(args)
+    data = _load_data(args, model)  # mapped onto the model's outputs (--labels) and checked
     check_compatible(model, data)
     layers = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
     common = {"layers": layers, "eval_batches": args.max_batches, "threshold": args.threshold,

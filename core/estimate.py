@@ -120,7 +120,10 @@ def estimate_recipe(
                 current = derived(current, module.eval(), suffix=config.student)
                 copied = True
                 total, nonzero = _counts(current.module)
-                out.rows.append(EstimateRow(label, total, nonzero, _macs(current.module, shape), "untrained student"))
+                from core.models.students import size_words
+
+                size = size_words(prev.params, total) if prev.params else "size unknown"
+                out.rows.append(EstimateRow(label, total, nonzero, _macs(current.module, shape), f"untrained student, {size}"))
                 continue
             if info.family not in STRUCTURAL_FAMILIES:
                 out.rows.append(EstimateRow(label, prev.params, prev.nonzero, prev.macs, "structure unchanged"))

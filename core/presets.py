@@ -14,6 +14,9 @@ from pathlib import Path
 from core.paths import RESOURCES_DIR
 
 RECIPES_DIR = RESOURCES_DIR / "recipes"
+# Two epochs at a high peak rate without augmentation: what a pruned network needs to win its accuracy back
+# (shifts and rotations slow the recovery that two epochs have to make).
+RECOVERY_FINETUNE = '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\nlr = 0.05\naugment = false\n\n'
 
 
 @dataclass(frozen=True)
@@ -32,30 +35,32 @@ class Preset:
 PRESETS: tuple[Preset, ...] = (
     Preset(
         "Fast int8",
-        "Post-training static int8 with ONNX Runtime: about 4× smaller, faster on most CPUs, no training.",
+        "Post-training static int8 with ONNX Runtime: about 4× smaller, faster on most CPUs, no training "
+        "(on the demo: 3.6× smaller file, ±0.0 pt).",
         'name = "fast-int8"\n\n[[step]]\ntechnique = "quantize.static"\ncalibration_samples = 128\n',
     ),
     Preset(
         "Prune 50% + int8",
-        "Remove half of the channels (fewer MACs on any runtime), then quantize to int8. Accuracy drops "
-        "without fine-tuning: check the result, or use the deep-compression preset.",
+        "Remove half of the channels (fewer MACs on any runtime), win the accuracy back with two epochs of "
+        "fine-tuning, then quantize to int8: on the demo 11× smaller file for −1.7 pt (without the fine-tune "
+        "it fell to chance, −89 pt).",
         'name = "prune50-int8"\n\n[[step]]\ntechnique = "prune.structured"\nratio = 0.5\nimportance = "l1"\n\n'
-        '[[step]]\ntechnique = "quantize.static"\n',
+        + RECOVERY_FINETUNE + '[[step]]\ntechnique = "quantize.static"\n',
     ),
     Preset(
         "Distil to MobileNetV3-Small",
-        "Train a MobileNetV3-Small on the current model's soft targets (knowledge distillation). "
-        "Takes minutes to hours: training runs on the CPU.",
+        "Train a MobileNetV3-Small on the current model's soft targets (knowledge distillation), its width "
+        "chosen to keep it at most half the teacher's parameters. On the demo: ×0.15, 53 k params (3.3× fewer), "
+        "−0.7 pt after 15 epochs, about a minute on one CPU core; larger models and data take far longer.",
         'name = "distil-mobilenet-v3-small"\n\n[[step]]\ntechnique = "distill.kd"\nstudent = "mobilenet_v3_small"\n'
-        "epochs = 10\n",
+        "epochs = 15\n",
     ),
     Preset(
         "Deep compression: prune → finetune → int8",
         "Remove 40 % of the channels (counts kept multiples of 8), win the accuracy back with two epochs of "
-        "fine-tuning, then int8: on the demo 8.8× smaller for −0.7 pt.",
+        "fine-tuning, then int8: on the demo 8.8× smaller for −0.6 pt.",
         'name = "deep-compression"\n\n[[step]]\ntechnique = "prune.structured"\nratio = 0.4\nimportance = "l1"\nround_to = 8\n\n'
-        '[[step]]\ntechnique = "finetune"\nepochs = 2\nbatch_size = 32\nlr = 0.05\naugment = false\n\n'
-        '[[step]]\ntechnique = "quantize.static"\n',
+        + RECOVERY_FINETUNE + '[[step]]\ntechnique = "quantize.static"\n',
     ),
 )
 

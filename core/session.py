@@ -20,6 +20,10 @@ class Session:
     inspection: Any = None  # core.models.ModelInspection
     data: Any = None  # core.data.DatasetBundle
     data_report: Any = None  # core.data.FolderReport for image folders
+    image_size: Optional[int] = None  # asked for the next image-folder load (None: the preset's size)
+    labels: Optional[str] = None  # labels file: class folder -> model output
+    fitted_data: Any = None  # ``data`` in the model's label space, when both are loaded and fit
+    mismatches: list = field(default_factory=list)  # core.metrics.compat.Mismatch, found when both are loaded
     _listeners: list[Listener] = field(default_factory=list, repr=False)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -33,8 +37,57 @@ class Session:
 
     def set_model(self, model: Any, inspection: Optional[Any] = None) -> None:
         self.model, self.inspection = model, inspection
+        self._check_fit()
         self._emit("model")
 
     def set_data(self, data: Any, report: Optional[Any] = None) -> None:
         self.data, self.data_report = data, report
+        self._check_fit()
         self._emit("data")
+
+    def set_labels(self, path: Optional[str]) -> None:
+        """Use the labels file at ``path`` (None: none) to map class folders onto the model's outputs."""
+        self.labels = str(path) if path else None
+        self._check_fit()
+        self._emit("labels")
+
+    def set_image_size(self, size: Optional[int]) -> None:
+        """The image size for the next image-folder load (the view then reloads the data)."""
+        self.image_size = int(size) if size else None
+        self._emit("image_size")
+
+    # ------------------------------------------------------------------ model and data fit
+
+    def _check_fit(self) -> None:
+        """Compare model and data as soon as both are there: known shapes and classes only (no forward pass here)."""
+        self.fitted_data, self.mismatches = None, []
+        if self.data is None or (self.model is None and not self.labels):
+            return
+        from core.errors import EdgeSlimError
+        from core.metrics.compat import Mismatch, find_mismatches
+
+        try:
+            if self.model is None:  # no model yet: at least read the labels file
+                from core.data.labels import read_labels_file
+
+                read_labels_file(self.labels)
+                return
+            from core.data.labels import match_labels
+
+            data = match_labels(self.data, self.model.num_classes, self.labels)
+        except EdgeSlimError as exc:
+            self.mismatches = [Mismatch("labels", exc.problem, exc.fix, exc.fix)]
+            return
+        self.fitted_data = data
+        self.mismatches = find_mismatches(self.model, data, probe=False)
+
+    def mismatch_text(self) -> str:
+        """Why the model and data cannot run together, with the fix in the app's words ("" when they fit)."""
+        return " ".join(m.app_text() for m in self.mismatches)
+
+    def data_options(self) -> dict:
+        """How the current data was opened (preset, image size, labels file), as runs store it."""
+        opts = dict(getattr(self.data, "load_options", None) or {}) if self.data is not None else {}
+        if self.labels:
+            opts["labels"] = self.labels
+        return opts

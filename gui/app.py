@@ -67,6 +67,11 @@ def apply_view_options(window, args: argparse.Namespace) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    from gui.platform_check import check_platform
+
+    status = check_platform()  # missing X11 libraries: the install line, not Qt's plugin abort
+    if status:
+        return status
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 

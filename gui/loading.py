@@ -63,8 +63,10 @@ def load_model(spec: str, trust: bool, progress: ProgressFn, cancel: CancelToken
     return model, report
 
 
-def load_data(spec: str, progress: ProgressFn, cancel: CancelToken):
+def load_data(spec: str, progress: ProgressFn, cancel: CancelToken, image_size: Optional[int] = None):
     """DatasetBundle, the folder report (image folders), preview thumbnails and per-split class counts.
+
+    ``image_size`` (the Data page's Image size) applies to image folders only; other kinds keep their size.
 
     A folder that cannot be used raises its DataError with the folder report
     attached (``exc.report``), so the page can list what is wrong.
@@ -72,13 +74,14 @@ def load_data(spec: str, progress: ProgressFn, cancel: CancelToken):
     progress(0.02, "starting the engine (PyTorch)")
     import_engine()
     progress(0.05, f"loading {spec}")
-    from core.data import check_image_folder, load_dataset
+    from core.data import check_image_folder, load_dataset, parse_spec
     from core.errors import DataError
 
     report = check_image_folder(Path(spec)) if Path(spec).is_dir() else None
     check(cancel)
     try:
-        bundle = load_dataset(spec)
+        folder = parse_spec(spec).kind == "imagefolder"
+        bundle = load_dataset(spec, image_size=image_size if folder else None)
     except DataError as exc:
         exc.report = report  # type: ignore[attr-defined]
         raise

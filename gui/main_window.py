@@ -392,12 +392,15 @@ class MainWindow(QMainWindow):
         model, data = self.session.model, self.session.data
         if model is None or data is None:
             return "Load a model and a dataset first."
+        if self.session.mismatches:  # found as soon as both were loaded, fix in the app's words
+            return self.session.mismatch_text()
         return RunInputs(self.workspace, model.spec, data.spec, self.load_options())
 
     def load_options(self) -> dict:
         """How the current model and data were opened, in the form runs store (as ``edgeslim-cli run`` does)."""
         lo = {k: None for k in LOAD_OPTION_KEYS}
         lo.update(self.model_options)
+        lo.update(self.session.data_options())  # image size and labels file chosen on the Data page
         return lo
 
     def run_recipe(self) -> None:
@@ -566,7 +569,8 @@ class MainWindow(QMainWindow):
         self.show_error(message)
 
     def load_data(self, spec: str) -> Job:
-        job = Job(f"Loading data {spec}", lambda p, c: loading.load_data(spec, p, c), kind="load")
+        size = self.session.image_size
+        job = Job(f"Loading data {spec}", lambda p, c: loading.load_data(spec, p, c, size), kind="load")
         job.signals.finished.connect(lambda out: self._data_loaded(spec, out))
         job.signals.failed.connect(lambda msg, exc: self._data_failed(spec, msg, exc))
         return self.jobs.start(job)

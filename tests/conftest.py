@@ -5,3 +5,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Keep the suite's caches (batch-freed ONNX copies) and crash logs out of the user's home folder.
+import tempfile  # noqa: E402
+
+_SCRATCH = tempfile.mkdtemp(prefix="edgeslim-tests-")
+os.environ.setdefault("EDGESLIM_CACHE_DIR", os.path.join(_SCRATCH, "cache"))

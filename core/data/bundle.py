@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from torch.utils.data import DataLoader, Dataset
 
@@ -44,6 +44,8 @@ class DatasetBundle:
     calib: Dataset
     preprocessing: Preprocessing
     notes: list[str] = field(default_factory=list)
+    label_map: Optional[Any] = None  # core.data.labels.LabelMap when the labels are a model's output indices
+    load_options: dict = field(default_factory=dict)  # preset / image_size it was loaded with (stored with runs)
 
     @property
     def num_classes(self) -> int:

@@ -76,20 +76,16 @@ def _shown(names: list[str]) -> str:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of a readable image; raises OSError/ValueError/SyntaxError for a broken one."""
-    from PIL import Image
+    """(width, height) of a usable image; raises one of ``core.data.decode.UNREADABLE`` for a broken or refused one."""
+    from core.data.decode import probe
 
-    with Image.open(path) as im:
-        im.verify()  # checksums (PNG) and structure, without decoding
-    with Image.open(path) as im:
-        size = im.size
-        im.draft("RGB", (64, 64))  # JPEG: decode at 1/8 scale — enough to find truncation, far quicker
-        im.load()
-    return size
+    return probe(path)
 
 
 def _scan_class(folder: Path, report: FolderReport) -> list[Path]:
     """Readable images in one class folder (sub-folders included); the rest becomes problems."""
+    from core.data.decode import UNREADABLE  # PIL loads with the first scan, not with the app
+
     good: list[Path] = []
     others: list[str] = []
     for f in sorted(folder.rglob("*")):
@@ -100,7 +96,7 @@ def _scan_class(folder: Path, report: FolderReport) -> list[Path]:
             continue
         try:
             size = image_size(f)
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        except UNREADABLE as exc:  # a decompression bomb or an unknown value range is skipped the same way
             report.n_unreadable += 1
             why = (str(exc).splitlines() or [type(exc).__name__])[0].replace(f"'{f}'", "").replace(str(f), "").strip()
             report.problems.append(

@@ -47,13 +47,12 @@ class ImageFileDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int):
-        from PIL import Image
+        from core.data.decode import UNREADABLE, read_rgb
 
         path, label = self.samples[i]
         try:
-            with Image.open(path) as im:
-                rgb = im.convert("RGB")
-        except (OSError, SyntaxError, ValueError) as exc:  # changed on disk since the folder was checked
+            rgb = read_rgb(path)  # 16-bit and float images scaled by their range, not clipped
+        except UNREADABLE as exc:  # changed on disk since the folder was checked
             raise DataError(f"cannot read image {path} ({exc})", "replace or delete the file and load the folder again") from exc
         return self.transform(rgb), label
 

@@ -5,9 +5,11 @@ file (``prepare``); estimate and check the fit on the written file; check
 parity by loading that file back; measure it here; write ``model.json``,
 ``infer.py``, ``README.md`` and ``report.html``. All of it goes to a hidden
 folder beside the destination that is renamed into place only when complete,
-so a failure or a cancel leaves the destination as it was. An existing
-non-empty folder is replaced only with ``force``, and only when it holds an
-EdgeSlim bundle: ``--force`` must never empty a folder of other files.
+so a failure or a cancel leaves the destination as it was (what a killed
+export leaves there is removed by the next export to the same place). An
+existing non-empty folder is replaced only with ``force``, and only when it
+holds an EdgeSlim bundle; even then only the files that bundle wrote (its
+manifest) are replaced: files the user added beside them stay.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from core.export.preview import assess, choose_format, prepared_for
 from core.export.targets import TargetProfile
 from core.fileio import atomic_write_text
 from core.jobs import CancelToken, ProgressFn, check, null_progress, sub_progress
+from core.staging import clean_stale_partials, partial_dir
 
 BUNDLE_MARK = "edgeslim-bundle/1"
 CARD_NAME = "model.json"
+WRITTEN = (CARD_NAME, "infer.py", "README.md", "report.html")  # besides the model files the card lists
 
 
 class ExportMisfit(EdgeSlimError):
@@ -83,6 +87,22 @@ def is_bundle(folder: Path) -> bool:
         return False
 
 
+def bundle_files(folder: Path) -> set[str]:
+    """The names the bundle in ``folder`` wrote (its manifest): the model files its card lists and the fixed files."""
+    try:
+        card = json.loads((folder / CARD_NAME).read_text(encoding="utf-8"))
+        listed = {str(f["path"]) for f in card.get("files", [])}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        listed = set()
+    return listed | set(WRITTEN)
+
+
+def user_files(folder: Path) -> list[str]:
+    """What is in a bundle folder that the bundle did not write (the user's own files), by name."""
+    mine = bundle_files(folder)
+    return sorted(p.name for p in folder.iterdir() if p.name not in mine)
+
+
 def check_destination(out: Path, force: bool) -> None:
     """Refuse, before any work, a destination the bundle may not take."""
     if out.exists() and not out.is_dir():
@@ -93,6 +113,10 @@ def check_destination(out: Path, force: bool) -> None:
         if not is_bundle(out):
             raise EdgeSlimError(f"{out} is not empty and holds no EdgeSlim bundle, so --force will not replace it",
                                 "choose a new or empty folder for --out")
+        clash = sorted(set(user_files(out)) & set(FILE_NAMES.values()))
+        if clash:
+            raise EdgeSlimError(f"{out} holds {', '.join(clash)}, which the earlier bundle did not write but a bundle may",
+                                "move those files out of the folder, or choose another folder for --out")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -100,20 +124,31 @@ def check_destination(out: Path, force: bool) -> None:
 
 
 def _place(staging: Path, out: Path, force: bool) -> None:
-    """Move the finished bundle into place; an earlier bundle is swapped out only after the new one is complete."""
+    """Move the finished bundle into place; an earlier bundle is swapped out only after the new one is complete.
+
+    The user's own files in the earlier bundle's folder are moved into the new
+    one; the old folder is removed only when all of them have been.
+    """
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
     if not out.exists():
         os.rename(staging, out)  # fails rather than merging if something appeared meanwhile
         return
     check_destination(out, force)  # the folder may have changed since the first check
-    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+    keep = user_files(out)
+    clash = sorted(set(keep) & {p.name for p in staging.iterdir()})
+    if clash:
+        raise EdgeSlimError(f"{out} holds {', '.join(clash)}, which the earlier bundle did not write but this one does",
+                            "move those files out of the folder, or choose another folder for --out")
+    old = out.with_name(f".{out.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")  # never cleaned up blindly: it may hold user files
     os.rename(out, old)
     try:
         os.rename(staging, out)
     except OSError:
         os.rename(old, out)
         raise
+    for name in keep:
+        os.rename(old / name, out / name)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -143,14 +178,14 @@ def export_bundle(
     progress = progress or null_progress
     out = Path(out).expanduser().absolute()
     check_destination(out, force)
+    clean_stale_partials(out)
     fmt = choose_format(source, target, fmt, prepared)
     issues = check_format(target, fmt)
     if issues and not ignore_fit:
         raise ExportMisfit(target, FitReport(target.name, False, issues))
     with tempfile.TemporaryDirectory(prefix="edgeslim-export-") as work:
         prepared = prepared_for(source, target, fmt, Path(work), prepared, sub_progress(progress, 0.0, 0.5), cancel)
-        staging = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
-        staging.mkdir()
+        staging = partial_dir(out)
         try:
             result = _write(source, target, fmt, prepared, staging, ignore_fit, parity_samples, threads, latency_repeats,
                             sub_progress(progress, 0.5, 0.98), cancel)

@@ -104,22 +104,10 @@ def file_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
                 return module(torch.from_numpy(x)).detach().numpy()
 
         return run_torch
-    import onnxruntime as ort
+    from core.models.onnx_model import OnnxModel
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    feed = session.get_inputs()[0]
-    fixed = feed.shape[0] if feed.shape and isinstance(feed.shape[0], int) and feed.shape[0] > 0 else None
-
-    def run_onnx(x: np.ndarray) -> np.ndarray:
-        if fixed is None or fixed == len(x):
-            return session.run(None, {feed.name: x})[0]
-        if fixed != 1:
-            raise EdgeSlimError(f"{path.name} has a fixed batch of {fixed}", "export it with batch 1 or a dynamic batch")
-        return np.concatenate([session.run(None, {feed.name: x[i: i + 1]})[0] for i in range(len(x))])
-
-    return run_onnx
+    # the file as written: a fixed batch runs in chunks of it, never rewritten
+    return OnnxModel(path, threads=2).run_numpy
 
 
 def check_parity(
@@ -138,7 +126,7 @@ def check_parity(
     """Compare the file at ``path`` (of ``precision``) with ``reference`` on up to ``samples`` validation images.
 
     The images are spread evenly over the split; the file runs on the same
-    batches as the reference unless its batch is fixed to 1.
+    batches as the reference, in chunks of its batch when that is fixed.
     """
     progress = progress or null_progress
     tolerance = tolerance or tolerance_for(change, precision)
@@ -178,7 +166,8 @@ def check_parity(
 
 def _describe(model: LoadedModel) -> str:
     if model.is_onnx:
-        return f"the ONNX model {Path(model.runnable.path).name} (ONNX Runtime)"  # type: ignore[union-attr]
+        shown = model.file_path or model.runnable.path  # type: ignore[union-attr]  # the user's file, not a dynamic-batch copy
+        return f"the ONNX model {Path(shown).name} (ONNX Runtime)"
     return f"the PyTorch model {model.name}"
 
 

@@ -110,6 +110,9 @@ def source_from_run(
     same = spec == row.data_spec
     data = load_dataset(spec, preset=lo.get("preset") if same else preset, image_size=lo.get("image_size") if same else image_size)
     model = load_model(str(artifacts["pt2"] if "pt2" in artifacts else artifacts["onnx"]))
+    from core.metrics.compat import match_model_labels
+
+    data = match_model_labels(model, data, lo.get("labels") if same else None)  # the run's class folders -> outputs
     model.class_names = list(data.class_names)
     model.name = row.name or model.name
     try:

@@ -8,9 +8,11 @@ inline SVG drawn here: the page opens anywhere, offline, with nothing beside it.
 from __future__ import annotations
 
 import html
+import shlex
 from typing import Optional
 
 from core import fmt
+from core.export import markdown as md
 from core.export.targets import TargetProfile
 
 
@@ -55,7 +57,7 @@ def readme(card: dict, profile: TargetProfile) -> str:
     """The README.md of a bundle for ``profile``."""
     est, fit, model = card["estimate"], card["fit"], card["model"]
     lines = [
-        f"# {card['name']} for {profile.label}",
+        f"# {md.text(card['name'])} for {md.text(profile.label)}",
         "",
         f"Exported by EdgeSlim {card['edgeslim']} on {card['created'][:10]} "
         f"({model['format']}, {model['precision']}). Runtime on the device: {profile.runtime}.",
@@ -69,9 +71,9 @@ def readme(card: dict, profile: TargetProfile) -> str:
         "",
         "## Fit and estimate",
         "",
-        f"**{'Fits' if fit['fits'] else 'Does not fit'}** on {profile.label} (estimate).",
+        f"**{'Fits' if fit['fits'] else 'Does not fit'}** on {md.text(profile.label)} (estimate).",
     ]
-    issues = [f"- {p['message']}" for p in fit["problems"]] + [f"- note: {w}" for w in fit["warnings"]]
+    issues = [f"- {md.prose(p['message'])}" for p in fit["problems"]] + [f"- note: {md.prose(w)}" for w in fit["warnings"]]
     lines += ["", *issues] if issues else []
     storage = "Flash" if profile.kind == "mcu" else "Storage"
     ram_need = f"{fmt.size(est['peak_activation_bytes'])} activations"
@@ -84,7 +86,7 @@ def readme(card: dict, profile: TargetProfile) -> str:
         f"| {storage} | {fmt.size(est['storage_bytes'])} | {fmt.size(profile.memory.storage_bytes)} |",
         f"| RAM | {ram_need} | {fmt.size(profile.memory.ram_bytes)} |",
         "",
-        f"Peak activation memory is reached at `{est['peak_at']}`. Estimated latency on {profile.label}: "
+        f"Peak activation memory is reached at {md.code(est['peak_at'])}. Estimated latency on {md.text(profile.label)}: "
         f"**{_ms(est['latency_ms'])}** at {est['precision']} ({est['bound']}-bound roofline, a lower bound; "
         f"{fmt.si(est['macs'])} MACs).",
     ]
@@ -92,16 +94,16 @@ def readme(card: dict, profile: TargetProfile) -> str:
     if measured:
         lines.append(f"Measured on the export machine ({measured['machine']}): {_ms(measured['median_ms'])} median with "
                      f"ONNX Runtime CPU, {measured['threads']} threads, batch {measured['batch']} — not the target.")
-    lines += ["", "Assumptions of the estimate:", "", *[f"- {a}" for a in est["assumptions"]], ""]
+    lines += ["", "Assumptions of the estimate:", "", *[f"- {md.prose(a)}" for a in est["assumptions"]], ""]
     lines += ["## Verified", ""]
-    lines += [f"- {p['summary']}" for p in card["parity"]]
+    lines += [f"- {md.prose(p['summary'])}" for p in card["parity"]]
     lines += ["", "## Run it", "", *_run_section(card, profile), ""]
     lines += [
         "## Input", "",
-        f"Input `{card['input']['name']}`, shape {card['input']['shape']} ({card['input']['layout']}, float32); "
-        f"output `{card['output']['name']}`: {card['output']['meaning']}.", "",
+        f"Input {md.code(card['input']['name'])}, shape {md.text(card['input']['shape'])} ({card['input']['layout']}, float32); "
+        f"output {md.code(card['output']['name'])}: {md.prose(card['output']['meaning'])}.", "",
         f"Preprocessing: {_preprocessing_words(card)}", "",
-        f"Classes ({len(card['class_names'])}): {', '.join(card['class_names'][:20])}"
+        f"Classes ({len(card['class_names'])}): {', '.join(md.text(c) for c in card['class_names'][:20])}"
         + (" …" if len(card["class_names"]) > 20 else ""), "",
         "## Where the target's figures come from", "",
         profile.source.strip(), "",
@@ -138,7 +140,7 @@ def _run_ort(card: dict, profile: TargetProfile) -> list[str]:
     out += ["", "From your own code:", "", "```python", "import json, numpy as np, onnxruntime as ort",
             "card = json.load(open('model.json'))",
             f"session = ort.InferenceSession('{model['onnx_file']}', providers=['CPUExecutionProvider'])",
-            f"logits = session.run(None, {{'{card['input']['name']}': x}})[0]  # x: float32 {_shape_x(card)}, preprocessed as below",
+            f"logits = session.run(None, {{{str(card['input']['name'])!r}: x}})[0]  # x: float32 {_shape_x(card)}, preprocessed as below",
             "```"]
     if model["format"] == "pt2":
         out += ["", f"`{model['file']}` is a `torch.export` program for PyTorch on the device: "
@@ -150,13 +152,13 @@ def _run_tensorrt(card: dict, profile: TargetProfile) -> list[str]:
     model, name = card["model"], card["input"]["name"]
     onnx_file = model["onnx_file"]
     flags = {"fp16": " --fp16", "int8": " --int8 --fp16"}.get(model["precision"], "")
-    shapes = (f"--minShapes={name}:{_shape_x(card)} --optShapes={name}:{_shape_x(card)} --maxShapes={name}:{_shape_x(card, 8)}")
+    shapes = " ".join(shlex.quote(f"--{k}Shapes={name}:{_shape_x(card, b)}") for k, b in (("min", 1), ("opt", 1), ("max", 8)))
     out = ["Copy this folder to the Jetson (JetPack 6 with TensorRT installed):", "",
            "```sh", "scp -r . jetson@jetson.local:~/edgeslim-model", "```", "",
            "Build a TensorRT engine on the Jetson itself (an engine is tied to its GPU and TensorRT version):", "",
            "```sh", "cd ~/edgeslim-model",
            f"/usr/src/tensorrt/bin/trtexec --onnx={onnx_file} --saveEngine=model.engine{flags} {shapes}",
-           f"/usr/src/tensorrt/bin/trtexec --loadEngine=model.engine --shapes={name}:{_shape_x(card)}   # time it",
+           f"/usr/src/tensorrt/bin/trtexec --loadEngine=model.engine {shlex.quote(f'--shapes={name}:{_shape_x(card)}')}   # time it",
            "```", ""]
     if model["precision"] == "int8":
         out += ["The int8 file is QDQ with symmetric scales: TensorRT reads the scales from it, no calibration cache is needed. "

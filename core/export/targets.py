@@ -11,6 +11,7 @@ make every fit check pass.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import core.paths as paths
+from core import toml_input
 from core.errors import EdgeSlimError
 
 if sys.version_info >= (3, 11):
@@ -43,6 +45,13 @@ _UNITS = {
     "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }
+
+
+# sane ranges for a profile's figures (from a microcontroller to a datacentre GPU, with room either side)
+BANDWIDTH_GBS_LIMITS = (1e-3, 1e5)  # 1 MB/s .. 100 TB/s
+GOPS_LIMITS = (1e-3, 1e8)  # 1 MOPS .. 100 POPS
+MAX_SIZE_BYTES = 2**50  # 1 PiB
+_UNIT = {"bandwidth_gbs": " (GB/s)", **{p: " (GOPS)" for p in PRECISIONS}}
 
 
 class TargetError(EdgeSlimError):
@@ -194,14 +203,20 @@ def parse_size(value: Any) -> int:
     if isinstance(value, int):
         if value <= 0:
             raise ValueError("a size must be positive")
-        return value
+        return _sane_size(value)
     match = _SIZE.match(str(value)) if isinstance(value, str) else None
     if not match:
         raise ValueError('expected a size such as "2 MiB", "512 KiB" or "8 GB"')
     number, unit = float(match.group(1)), (match.group(2) or "B").lower()
     if number <= 0:
         raise ValueError("a size must be positive")
-    return int(number * _UNITS[unit])
+    return _sane_size(int(number * _UNITS[unit]))
+
+
+def _sane_size(n: int) -> int:
+    if not 1 <= n <= MAX_SIZE_BYTES:
+        raise ValueError(f"{n:,} bytes is outside 1 B to 1 PiB")
+    return n
 
 
 class _Fields:
@@ -252,10 +267,12 @@ class _Fields:
                 raise self.fail(key, f"has the entry {item!r}", f"list {allowed}")
         return tuple(value)
 
-    def number(self, key: str, required: bool = True) -> Optional[float]:
+    def number(self, key: str, limits: tuple[float, float], required: bool = True) -> Optional[float]:
+        """A finite number within ``limits``: a typo such as 1e-300 or inf would turn every estimate into nonsense."""
         value = self.get(key, (int, float), required)
-        if value is not None and not value > 0:
-            raise self.fail(key, f"is {value}", "give a positive number")
+        low, high = limits
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise self.fail(key, f"is {value}", f"give a positive number from {low:g} to {high:g}{_UNIT.get(key, '')}")
         return None if value is None else float(value)
 
     def size(self, key: str) -> int:
@@ -279,7 +296,9 @@ def load_profile(path: Path | str) -> TargetProfile:
     """Read and check one profile file."""
     path = Path(path).expanduser()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = toml_input.loads(path.read_text(encoding="utf-8"))  # a leading UTF-8 BOM is dropped
+    except toml_input.TomlTooDeep as exc:
+        raise TargetError(f"target profile {path}: {exc}", "a profile needs no nesting beyond its tables and lists of names") from None
     except OSError as exc:
         raise TargetError(f"cannot read the target profile {path} ({exc.strerror or exc})", "check the file exists and is readable") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -300,11 +319,11 @@ def load_profile(path: Path | str) -> TargetProfile:
 
     mem = f.sub("memory")
     mem.no_unknown({"storage", "ram", "bandwidth_gbs"})
-    memory = Memory(mem.size("storage"), mem.size("ram"), mem.number("bandwidth_gbs"))  # type: ignore[arg-type]
+    memory = Memory(mem.size("storage"), mem.size("ram"), mem.number("bandwidth_gbs", BANDWIDTH_GBS_LIMITS))  # type: ignore[arg-type]
 
     comp = f.sub("compute")
     comp.no_unknown(set(PRECISIONS))
-    compute = {p: comp.number(p, required=False) for p in PRECISIONS}
+    compute = {p: comp.number(p, GOPS_LIMITS, required=False) for p in PRECISIONS}
     compute_gops = {p: v for p, v in compute.items() if v is not None}
     missing = [p for p in precisions if p not in compute_gops]
     if missing:

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.errors import EdgeSlimError
 from core.jobs import CancelToken, ProgressFn, check, null_progress
 from core.models.onnx_model import OnnxModel
 
@@ -97,17 +96,28 @@ class _OrtBench(_Bench):
 
     def __init__(self, onnx: OnnxModel | Path | str, input_shape: Sequence[int], batch: int, threads: int) -> None:
         self.onnx = onnx if isinstance(onnx, OnnxModel) else OnnxModel(Path(onnx))
-        dims = self.onnx.input_dims
-        if dims and isinstance(dims[0], int) and dims[0] > 0 and dims[0] != batch:
-            raise EdgeSlimError(
-                f"the ONNX model {self.onnx.path.name} has a fixed batch of {dims[0]}, so it cannot be timed at batch {batch}",
-                f"measure with batch {dims[0]}, or re-export the model with a dynamic batch dimension",
-            )
         self.session = self.onnx.session(threads)
-        self.feed = {self.onnx.input_name: np.random.default_rng(0).standard_normal((batch, *input_shape), dtype=np.float32)}
+        self.x = np.random.default_rng(0).standard_normal((batch, *input_shape), dtype=np.float32)
+        self.feed = {self.onnx.input_name: self.x}
+        # a file with a fixed batch other than ``batch`` is timed the way it runs: in chunks of its batch
+        self.chunked = self.onnx.fixed_batch not in (None, batch)
 
     def run(self) -> object:
-        return self.session.run(None, self.feed)
+        return self.onnx.run_numpy(self.x) if self.chunked else self.session.run(None, self.feed)
+
+
+def chunk_note(target: Target, batch: int) -> Optional[str]:
+    """What the user should know when ``target`` (an ONNX file) cannot run ``batch`` in one go; None when it can."""
+    if isinstance(target, nn.Module):
+        return None
+    onnx = target if isinstance(target, OnnxModel) else OnnxModel(Path(target))
+    fixed = onnx.fixed_batch
+    if fixed in (None, batch):
+        return None
+    runs = -(-batch // fixed)
+    padded = " (the last one padded)" if batch % fixed else ""
+    return (f"ONNX Runtime latency at batch {batch}: the ONNX file has a fixed batch of {fixed}, "
+            f"so it was timed as {runs} run{'s' if runs > 1 else ''} of {fixed}{padded}")
 
 
 def _bench_for(target: Target, input_shape: Sequence[int], batch: int, threads: int) -> _Bench:

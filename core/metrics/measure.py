@@ -20,7 +20,7 @@ from core.errors import EdgeSlimError, ShapeMismatchError
 from core.jobs import CancelToken, ProgressFn, check, null_progress, sub_progress
 from core.metrics.accuracy import AccuracyResult, agreement, evaluate_accuracy
 from core.metrics.compat import check_compatible
-from core.metrics.latency import LatencyStats, Target, measure_latency_interleaved
+from core.metrics.latency import LatencyStats, Target, chunk_note, measure_latency_interleaved
 from core.metrics.size import onnx_param_counts, param_counts, serialized_size
 from core.models.loaded import LoadedModel
 
@@ -128,9 +128,12 @@ def macs_or_note(model: LoadedModel, shape: tuple[int, int, int], notes: list[st
 
             macs = inspect_model(model, shape).total_macs
             return int(macs) if macs is not None else None
+        from core.models.exported import ProgramModule
         from core.models.macs import count_macs
 
-        return count_macs(model.module, shape)
+        module = model.module
+        fixed = module.batch if isinstance(module, ProgramModule) and module.batch else 1
+        return count_macs(module, shape, batch=fixed) // fixed  # a static program runs whole batches of its size
     except Exception as exc:  # counting must not sink a measurement
         notes.append(f"MACs not counted ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})")
         return None
@@ -259,8 +262,11 @@ def _measure_all(
                 progress=bar,
                 cancel=cancel,
             )
-            for (i, _), s in zip(chosen, stats):
+            for (i, target), s in zip(chosen, stats):
                 latency[i][backend] = s
+                note = chunk_note(target, batch)
+                if note:
+                    notes[i].append(note)
 
     results = []
     for i, m in enumerate(models):

@@ -19,19 +19,28 @@ OPSET = 18
 def export_onnx(module: nn.Module, input_shape: tuple[int, int, int], path: Path) -> Path:
     """Write ``module`` to ``path`` with the dynamo exporter (one file, batch dim dynamic).
 
+    A ``.pt2`` program with a static batch is exported at that batch and its
+    batch made dynamic afterwards when a checked rewrite allows it; otherwise
+    the file keeps the program's batch and runs in chunks of it.
+
     The exporter's own chatter goes to a buffer: our callers report progress
     themselves and the CLI's ``--json`` output must stay parseable.
     """
+    from core.models.exported import ProgramModule
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module = module.eval()
-    example = torch.randn(2, *input_shape)
+    # a program exported with a static batch only traces at that batch: export it there, then free the batch
+    fixed = module.batch if isinstance(module, ProgramModule) and module.batch else None
+    target: nn.Module = module.program if fixed else module  # type: ignore[assignment]
+    example = torch.randn(fixed or 2, *input_shape)
     sink = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                module,
+                target,
                 (example,),
                 str(path),
                 dynamo=True,
@@ -39,9 +48,11 @@ def export_onnx(module: nn.Module, input_shape: tuple[int, int, int], path: Path
                 opset_version=OPSET,
                 input_names=["input"],
                 output_names=["logits"],
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                dynamic_shapes=None if fixed else ({0: torch.export.Dim("batch")},),
             )
         _strip_file(path)
+        if fixed:
+            _free_batch(path, fixed)
     except Exception as exc:  # the exporter raises many types; all mean "cannot export"
         raise EdgeSlimError(
             f"could not export the model to ONNX ({type(exc).__name__}: {_first_line(exc)})",
@@ -80,6 +91,18 @@ def strip_debug_info(proto) -> int:
         value.doc_string = ""
     graph.doc_string = ""
     return before - proto.ByteSize()
+
+
+def _free_batch(path: Path, batch: int) -> None:
+    """Make the file's fixed batch dynamic when the checked rewrite allows it; else it stays (and runs in chunks)."""
+    import onnx
+
+    from core.models.onnx_batch import checked_rewrite
+    from core.models.onnx_model import OnnxModel
+
+    data, _ = checked_rewrite(onnx.load(str(path)), batch, OnnxModel(path).session())
+    if data is not None:
+        path.write_bytes(data)
 
 
 def _strip_file(path: Path) -> None:

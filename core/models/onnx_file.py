@@ -2,6 +2,8 @@
 
 A file that fails here would otherwise fail much later, inside a latency run,
 so it is checked with onnx's own checker and an ONNX Runtime session up front.
+A fixed batch is made dynamic when a checked rewrite allows it (the model then
+runs from that copy), else the model runs in chunks of the file's batch.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from core.errors import ModelLoadError
+from core.models.onnx_batch import plan_batch
 from core.models.onnx_model import OnnxModel
 from core.models.spec import corrupt, first_line
 
@@ -32,8 +35,6 @@ def load_onnx(path: Path) -> tuple[OnnxModel, Optional[tuple[int, int, int]], Op
         dims = tensor_dims(inputs[0])
         if len(dims) == 4 and all(isinstance(d, int) for d in dims[1:]):
             shape = tuple(dims[1:])
-            if isinstance(dims[0], int):
-                notes.append(f"the graph has a fixed batch size of {dims[0]}; export with a dynamic batch to run other batch sizes")
         else:
             notes.append(f"the graph's input shape {dims} is not (N, C, H, W) with fixed C, H, W; pass --input-shape C,H,W")
     classes = None
@@ -49,6 +50,11 @@ def load_onnx(path: Path) -> tuple[OnnxModel, Optional[tuple[int, int, int]], Op
             f"ONNX Runtime cannot run {path.name} ({type(exc).__name__}: {first_line(exc)})",
             "re-export the model with a supported opset (EdgeSlim exports opset 18) and standard operators",
         ) from exc
+    plan = plan_batch(path, runnable.session())
+    if plan is not None:
+        notes.append(plan.note)
+        if plan.dynamic_path is not None:
+            runnable = OnnxModel(plan.dynamic_path)
     return runnable, shape, classes, notes  # type: ignore[return-value]
 
 

@@ -14,6 +14,7 @@ class OnnxModel:
 
     The session is created lazily and can be rebuilt with another thread count,
     because latency must be measured at the thread count the user asked for.
+    A file with a fixed batch runs any batch in chunks of its own.
     """
 
     def __init__(self, path: Path, threads: Optional[int] = None) -> None:
@@ -24,6 +25,8 @@ class OnnxModel:
     def session(self, threads: Optional[int] = None):
         import onnxruntime as ort
 
+        if self._session is None and threads is None:
+            threads = self._threads  # the count given at construction
         if self._session is None or (threads is not None and threads != self._threads):
             opts = ort.SessionOptions()
             if threads is not None:
@@ -44,8 +47,21 @@ class OnnxModel:
         """Declared input dims; symbolic ones (a dynamic batch) come back as str."""
         return list(self.session().get_inputs()[0].shape)
 
+    @property
+    def fixed_batch(self) -> Optional[int]:
+        """The batch size the file fixes, or None when its batch is dynamic."""
+        dims = self.input_dims
+        return int(dims[0]) if dims and isinstance(dims[0], int) and dims[0] > 0 else None
+
     def run_numpy(self, batch: np.ndarray) -> np.ndarray:
-        return self.session().run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
+        """The first output for ``batch``; a file with a fixed batch runs in chunks of it (the last padded)."""
+        x = batch.astype(np.float32, copy=False)
+        session, name, fixed = self.session(), self.input_name, self.fixed_batch
+        if fixed is None or len(x) == fixed:
+            return session.run(None, {name: x})[0]
+        from core.models.onnx_batch import run_in_chunks
+
+        return run_in_chunks(lambda chunk: session.run(None, {name: chunk})[:1], x, fixed)[0]
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.run_numpy(batch.detach().cpu().numpy()))

@@ -4,14 +4,19 @@ Every entry is built for the teacher's number of classes and input size. The
 torchvision families are designed for 224×224 ImageNet input and downsample by
 32; on small images (CIFAR-sized, the demo's 32×32) that leaves a 1×1 map after
 a few layers, so for inputs under 96 pixels the stem's stride is set to 1 and
-an initial max-pool is removed (the usual CIFAR adaptation). ``describe`` gives
-params and MACs before anything trains, so the user can choose with numbers.
+an initial max-pool is removed (the usual CIFAR adaptation). Every family takes
+a width multiplier (``core.models.student_builders``) and :func:`fit_width`
+picks the widest one that keeps the student at most half the teacher's size: a
+student larger than its teacher is no compression. MobileNetV3's BatchNorm
+momentum (0.01, tuned for ImageNet's 5,000 steps an epoch) is raised to
+PyTorch's 0.1, or a student trained a few hundred steps evaluates on running
+statistics that are still mostly their initial values (chance accuracy).
+``describe`` gives params and MACs before anything trains.
 """
 
 from __future__ import annotations
 
 import difflib
-import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -21,6 +26,9 @@ from torch import nn
 from core.errors import EdgeSlimError
 
 SMALL_INPUT = 96  # below this many pixels on the short side, adapt the stem
+BUDGET = 0.5  # an automatic width keeps the student at most this fraction of the teacher's params
+WIDTHS = (1.0, 0.75, 0.5, 0.35, 0.25, 0.2, 0.15, 0.1, 0.075, 0.05)  # what fit_width tries, widest first
+BN_MOMENTUM = 0.1
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,6 @@ class StudentArch:
     label: str
     family: str  # "torchvision" | "demo"
     tv_name: str = ""  # torchvision builder name
-    width_param: bool = False  # accepts a width multiplier
     demo_width: int = 0  # channels of a demo-family student's first stage
 
 
@@ -41,12 +48,12 @@ CATALOGUE: dict[str, StudentArch] = {
         StudentArch("demo_w4", "Demo ResNet, width 4", "demo", demo_width=4),
         StudentArch("demo_w8", "Demo ResNet, width 8", "demo", demo_width=8),
         StudentArch("demo_w12", "Demo ResNet, width 12", "demo", demo_width=12),
-        StudentArch("mobilenet_v3_small", "MobileNetV3-Small", "torchvision", "mobilenet_v3_small", width_param=True),
-        StudentArch("mobilenet_v3_large", "MobileNetV3-Large", "torchvision", "mobilenet_v3_large", width_param=True),
-        StudentArch("mobilenet_v2", "MobileNetV2", "torchvision", "mobilenet_v2", width_param=True),
+        StudentArch("mobilenet_v3_small", "MobileNetV3-Small", "torchvision", "mobilenet_v3_small"),
+        StudentArch("mobilenet_v3_large", "MobileNetV3-Large", "torchvision", "mobilenet_v3_large"),
+        StudentArch("mobilenet_v2", "MobileNetV2", "torchvision", "mobilenet_v2"),
         StudentArch("shufflenet_v2_x0_5", "ShuffleNetV2 ×0.5", "torchvision", "shufflenet_v2_x0_5"),
         StudentArch("shufflenet_v2_x1_0", "ShuffleNetV2 ×1.0", "torchvision", "shufflenet_v2_x1_0"),
-        StudentArch("squeezenet1_1", "SqueezeNet 1.1", "torchvision", "squeezenet1_1"),
+        StudentArch("squeezenet1_1", "SqueezeNet 1.1 + BatchNorm", "torchvision", "squeezenet1_1"),
         StudentArch("resnet18", "ResNet-18", "torchvision", "resnet18"),
         StudentArch("efficientnet_b0", "EfficientNet-B0", "torchvision", "efficientnet_b0"),
     )
@@ -84,6 +91,8 @@ def build_student(
 ) -> tuple[nn.Module, list[str]]:
     """A freshly initialised student for ``num_classes`` and ``input_shape``, and notes on how it was adapted."""
     arch = get_arch(name)
+    if not width > 0:
+        raise EdgeSlimError(f"width {width} is not a channel multiplier", "give a width above 0 (1.0 = the published network)")
     notes: list[str] = []
     torch.manual_seed(seed)
     in_ch, h, w = input_shape
@@ -93,16 +102,11 @@ def build_student(
         channels = max(2, int(round(arch.demo_width * width)))
         model: nn.Module = DemoResNet(DemoNetConfig(num_classes=num_classes, width=channels, in_channels=in_ch))
         if width != 1.0:
-            notes.append(f"width ×{width}: {channels} channels in the first stage")
+            notes.append(f"width ×{width:g}: {channels} channels in the first stage")
         return model.eval(), notes
-    import torchvision
+    from core.models.student_builders import build_torchvision_student
 
-    kwargs = {"width_mult": width} if arch.width_param and width != 1.0 else {}
-    if width != 1.0 and not arch.width_param:
-        raise EdgeSlimError(f"{arch.label} has no width multiplier", "leave width at 1.0, or pick a MobileNet")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = torchvision.models.get_model(arch.tv_name, weights=None, num_classes=num_classes, **kwargs)
+    model = build_torchvision_student(arch.tv_name, num_classes, width)
     if in_ch != 3:
         stem_name, stem = next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
         parent_name, _, attr = stem_name.rpartition(".")
@@ -111,9 +115,51 @@ def build_student(
         notes.append(f"{stem_name}: {in_ch} input channels")
     if min(h, w) < SMALL_INPUT:
         notes += _adapt_small_input(model)
+    slow = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.momentum or 1.0) < BN_MOMENTUM]
+    for m in slow:
+        m.momentum = BN_MOMENTUM
+    if slow:
+        notes.append(f"BatchNorm momentum raised to {BN_MOMENTUM} in {len(slow)} layers (running statistics settle within an epoch)")
     if width != 1.0:
-        notes.append(f"width ×{width}")
+        notes.append(f"width ×{width:g}")
     return model.eval(), notes
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def fit_width(name: str, num_classes: int, input_shape: tuple[int, int, int], teacher_params: int) -> float:
+    """The widest multiplier (at most 1) whose student has at most ``BUDGET`` of the teacher's params.
+
+    When no width on the ladder gets there, the narrowest one still smaller than
+    the teacher; when none is smaller at all, the narrowest (the step's summary
+    then says how many times larger the student is).
+    """
+    if teacher_params <= 0:
+        return 1.0
+    sizes = []
+    for width in WIDTHS:
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            params = count_params(build_student(name, num_classes, input_shape, width)[0])
+        if params <= BUDGET * teacher_params:
+            return width
+        sizes.append((width, params))
+    smaller = [w for w, p in sizes if p < teacher_params]
+    return smaller[0] if smaller else WIDTHS[-1]
+
+
+def size_words(teacher_params: int, student_params: int) -> str:
+    """How the student compares with the teacher, in words that cannot be misread ("4.0× fewer", "8.7× larger")."""
+    if student_params <= 0 or teacher_params <= 0:
+        return "size not comparable"
+    if student_params < teacher_params:
+        ratio = teacher_params / student_params
+        return f"{ratio:.2f}× fewer params than the teacher" if ratio < 1.1 else f"{ratio:.1f}× fewer params than the teacher"
+    if student_params == teacher_params:
+        return "as many params as the teacher"
+    ratio = student_params / teacher_params
+    return f"{ratio:.2f}× larger than the teacher" if ratio < 1.1 else f"{ratio:.1f}× larger than the teacher"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
+from core import toml_input
 from core.errors import EdgeSlimError
 
 if sys.version_info >= (3, 11):
@@ -210,8 +211,11 @@ def make_step(technique: str, params: dict, *, source: str = "", line: Optional[
 
 def parse_recipe(text: str, source: str = "") -> Recipe:
     """Parse and validate recipe TOML (parameters and techniques; order is checked by ``check_order``)."""
+    text = toml_input.strip_bom(text)  # a UTF-8 BOM (Windows editors) means nothing; line numbers stay right
     try:
-        doc = tomllib.loads(text)
+        doc = toml_input.loads(text)
+    except toml_input.TomlTooDeep as exc:
+        raise RecipeError(str(exc), "a recipe needs no nesting beyond [[step]] tables and lists of names", source=source) from None
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise RecipeError(

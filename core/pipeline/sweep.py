@@ -36,8 +36,9 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
+from core import toml_input
 from core.errors import EdgeSlimError
 from core.jobs import CancelToken, Cancelled, ProgressFn, null_progress
 from core.pipeline.pareto import OBJECTIVES, check_objectives, metric, summarise
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 ON_OFF = {"on": True, "off": False, True: True, False: False}
 CONSTRAINTS = {"max_size_bytes": ("size", "max"), "max_latency_ms": ("latency", "max"), "min_accuracy": ("accuracy", "min"),
                "max_macs": ("macs", "max")}
+# Each grid trial is a whole run (minutes); far past this a grid is a typo or a job for Optuna. Counted, never built.
+MAX_GRID_TRIALS = 10_000
 
 
 class SweepError(EdgeSlimError):
@@ -91,12 +94,22 @@ class Sweep:
     constraints: dict[str, float] = field(default_factory=dict)
     source: str = ""
 
+    def grid_size(self) -> int:
+        """Trials the grid makes: the product of the value counts (counted, so a huge grid costs nothing)."""
+        return math.prod(len(a.values) for a in self.axes)
+
+    def iter_grid(self) -> Iterator[dict[str, Any]]:
+        """The grid's points one at a time, in file order (only the running trials are ever in memory)."""
+        keys = [a.key for a in self.axes]
+        for combo in itertools.product(*(a.values for a in self.axes)):
+            yield dict(zip(keys, combo))
+
     def grid_points(self) -> list[dict[str, Any]]:
-        combos = itertools.product(*(a.values for a in self.axes))
-        return [dict(zip((a.key for a in self.axes), combo)) for combo in combos]
+        """Every point as a list (a parsed grid is at most ``MAX_GRID_TRIALS`` points)."""
+        return list(self.iter_grid())
 
     def size(self) -> int:
-        return len(self.grid_points()) if self.mode == "grid" else self.trials
+        return self.grid_size() if self.mode == "grid" else self.trials
 
 
 def apply_point(recipe: Recipe, point: dict[str, Any], name: str) -> Recipe:
@@ -131,6 +144,11 @@ def trial_name(sweep_name: str, point: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
+def _finite_number(v: Any) -> bool:
+    """A real number (TOML's nan and inf pass every comparison-based check, so they are named here)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _axis(key: str, raw: Any, mode: str, source: str) -> Axis:
     if isinstance(raw, list):
         if not raw:
@@ -138,7 +156,7 @@ def _axis(key: str, raw: Any, mode: str, source: str) -> Axis:
         return Axis(key, tuple(raw))
     if mode == "optuna" and isinstance(raw, dict) and {"min", "max"} <= set(raw):
         low, high = raw["min"], raw["max"]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or low >= high:
+        if not all(_finite_number(v) for v in (low, high)) or low >= high:
             raise SweepError(f"{source}: {key} needs numbers with min < max, got {raw}", "write e.g. { min = 0.1, max = 0.8 }")
         return Axis(key, low=float(low), high=float(high), integer=isinstance(low, int) and isinstance(high, int))
     form = "a list of values" + (" or { min = …, max = … }" if mode == "optuna" else "")
@@ -157,9 +175,36 @@ def _check_axis(recipe: Recipe, axis: Axis, source: str) -> None:
             raise SweepError(f"{source}: {axis.key} = {v!r}: {exc.problem.split(': ', 1)[-1]}", exc.fix) from None
 
 
+def _check_grid_size(axes: list[Axis], source: str) -> None:
+    """Refuse a grid too large to run, from the count alone (a 1.8e10-point grid once filled the memory)."""
+    counts = [len(a.values) for a in axes]
+    total = math.prod(counts)
+    if total > MAX_GRID_TRIALS:
+        raise SweepError(
+            f"{source}: the grid has {total:,} combinations ({' × '.join(map(str, counts))} values), more than the "
+            f"{MAX_GRID_TRIALS:,} trials a grid sweep may run — each trial is a whole run",
+            'give fewer values per setting or vary fewer settings, or search the same ranges with mode = "optuna" '
+            "and trials = N (e.g. \"finetune.lr\" = { min = 0.0001, max = 0.01 })",
+        )
+
+
+def _check_toggles(recipe: Recipe, axes: list[Axis], source: str) -> None:
+    """Every on/off combination must leave a runnable recipe (checked here, as trials are built only when run)."""
+    toggles = [a for a in axes if not a.is_param and a.values]
+    for combo in itertools.product(*(a.values for a in toggles)):
+        point = dict(zip((a.key for a in toggles), combo))
+        try:
+            apply_point(recipe, point, "check")
+        except RecipeError as exc:
+            shown = ", ".join(f"{k} = {v!r}" for k, v in point.items())
+            raise SweepError(f"{source}: {shown}: {exc.problem.split(': ', 1)[-1]}", exc.fix) from None
+
+
 def parse_sweep(text: str, base_dir: Path, source: str = "sweep") -> Sweep:
     try:
-        doc = tomllib.loads(text)
+        doc = toml_input.loads(text)  # a leading UTF-8 BOM is dropped
+    except toml_input.TomlTooDeep as exc:
+        raise SweepError(f"{source}: {exc}", "a sweep needs no nesting beyond its tables and lists of values") from None
     except tomllib.TOMLDecodeError as exc:
         raise SweepError(f"{source}: not valid TOML ({exc})", "check quotes, '=' signs and [table] headers") from None
     known = {"name", "recipe", "mode", "grid", "search", "trials", "sampler", "objectives", "constraints", "step"}
@@ -181,8 +226,11 @@ def parse_sweep(text: str, base_dir: Path, source: str = "sweep") -> Sweep:
     if not isinstance(table, dict) or not table:
         raise SweepError(f"{source}: nothing to vary", f"add a [{'grid' if mode == 'grid' else 'search'}] table")
     axes = [_axis(k, v, mode, source) for k, v in table.items()]
+    if mode == "grid":
+        _check_grid_size(axes, source)
     for axis in axes:
         _check_axis(recipe, axis, source)
+    _check_toggles(recipe, axes, source)
     sweep = Sweep(name=str(doc.get("name", Path(source).stem)), recipe=recipe, mode=mode, axes=axes, source=source)
     if mode == "optuna":
         trials = doc.get("trials", 12)
@@ -195,8 +243,8 @@ def parse_sweep(text: str, base_dir: Path, source: str = "sweep") -> Sweep:
         sweep.objectives = check_objectives(doc.get("objectives", ["accuracy", "size"]))
     constraints = doc.get("constraints", {})
     for k, v in constraints.items():
-        if k not in CONSTRAINTS or not isinstance(v, (int, float)):
-            raise SweepError(f"{source}: constraint {k} = {v!r}", f"use numbers for: {', '.join(CONSTRAINTS)}")
+        if k not in CONSTRAINTS or not _finite_number(v):
+            raise SweepError(f"{source}: constraint {k} = {v!r}", f"use finite numbers for: {', '.join(CONSTRAINTS)}")
     sweep.constraints = dict(constraints)
     return sweep
 
@@ -290,7 +338,8 @@ def run_sweep(
     try:
         progress(0.0, f"sweep {sweep.name}: {total} trials on {executor.describe()}")
         if sweep.mode == "grid":
-            executor.run_all([(i, p, request(p)) for i, p in enumerate(sweep.grid_points())], workspace_path, finished, cancel)
+            items = ((i, p, request(p)) for i, p in enumerate(sweep.iter_grid()))  # built as the executor asks
+            executor.run_all(items, workspace_path, finished, cancel)  # type: ignore[arg-type]
         else:
             _run_optuna(sweep, executor, workspace_path, request, finished, cancel)
     except Cancelled:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from core.errors import EdgeSlimError
 from core.jobs import CancelToken, Cancelled, ProgressFn
 from core.pipeline.recipe import parse_recipe
 from core.pipeline.runner import RunOptions, RunResult, StepRecord, run_recipe
-from core.store.workspace import RunRow, Workspace
+from core.store.workspace import RunRow, Workspace, missing_artifacts
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,12 @@ class RunRequest:
         return {**asdict(self), "options": asdict(self.options)}
 
     @classmethod
-    def from_row(cls, row: RunRow) -> "RunRequest":
-        return cls(row.recipe_toml, row.model_spec, row.data_spec, dict(row.load_options), RunOptions(**row.options),
-                   row.name, row.sweep_id)
+    def from_row(cls, row: RunRow, trust: bool = False) -> "RunRequest":
+        """The stored request; trust is never taken from the store (older workspaces kept it), only from ``trust``."""
+        load_options = {k: v for k, v in row.load_options.items() if k != "trust"}
+        if trust:
+            load_options["trust"] = True
+        return cls(row.recipe_toml, row.model_spec, row.data_spec, load_options, RunOptions(**row.options), row.name, row.sweep_id)
 
 
 def _sha(obj: Any) -> str:
@@ -53,10 +58,22 @@ def file_fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
-def model_fingerprint(model, load_options: dict) -> str:
-    """Content of the model's file when it has one; otherwise the spec (a random-init torchvision model)."""
+def model_file_sha256(model) -> Optional[str]:
+    """The sha256 of the file the model was loaded from; None for a built-in model."""
     path = getattr(model, "file_path", None)
-    content = file_fingerprint(Path(path)) if path and Path(path).is_file() else None
+    return file_fingerprint(Path(path)) if path and Path(path).is_file() else None
+
+
+def spec_file(spec: str) -> Optional[Path]:
+    """The file a model spec names, if it names one that exists."""
+    path = Path(spec).expanduser()
+    return path if spec and path.is_file() else None
+
+
+def model_fingerprint(model, load_options: dict, content: Optional[str] = None) -> str:
+    """Content of the model's file when it has one; otherwise the spec (a random-init torchvision model)."""
+    if content is None:
+        content = model_file_sha256(model)
     return _sha({"spec": model.spec, "file": content, "options": {k: v for k, v in load_options.items() if v is not None}})
 
 
@@ -67,6 +84,8 @@ def data_fingerprint(data, load_options: dict) -> str:
     if root is not None and root.exists():
         listing = sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file())
     opts = {k: load_options.get(k) for k in ("preset", "image_size")}
+    if data.label_map is not None:  # folders mapped onto a model's outputs: another trial than unmapped
+        opts["labels"] = data.label_map.to_dict()
     return _sha({"spec": data.spec, "files": listing, "options": opts, "shape": list(data.input_shape)})
 
 
@@ -98,7 +117,9 @@ def load_inputs(request: RunRequest, cache: Optional[dict] = None):
         data = load_dataset(request.data_spec, preset=lo.get("preset"), image_size=lo.get("image_size"), seed=0)
         if cache is not None:
             cache[dkey] = data
-    return model, data
+    from core.metrics.compat import match_model_labels
+
+    return model, match_model_labels(model, data, lo.get("labels"))  # class folders -> the model's outputs
 
 
 @dataclass
@@ -107,6 +128,7 @@ class Execution:
 
     row: RunRow
     reused: bool = False
+    note: str = ""  # something the user should know, e.g. why a stored identical run was not reused
 
 
 def execute_run(
@@ -128,12 +150,18 @@ def execute_run(
     recipe = parse_recipe(request.recipe_toml, source=request.name or "recipe")
     model, data = load_inputs(request, cache)
     recipe.check_order(input_is_onnx=model.is_onnx)
-    model_fp, data_fp = model_fingerprint(model, request.load_options), data_fingerprint(data, request.load_options)
+    model_sha = model_file_sha256(model)
+    model_fp, data_fp = model_fingerprint(model, request.load_options, model_sha), data_fingerprint(data, request.load_options)
     key = trial_key(request.recipe_toml, model_fp, data_fp, request.options)
+    note = ""
     if reuse and run_id is None:
         done = ws.find_done_trial(key)
         if done is not None:
-            return Execution(done, reused=True)
+            missing = missing_artifacts(done)
+            if not missing:
+                return Execution(done, reused=True)
+            note = (f"the identical run {done.id} was not reused: its files are missing ({', '.join(missing)}); "
+                    f"it runs again as a new run (delete run {done.id} with `edgeslim-cli runs delete {done.id}`)")
     if run_id is None:
         run_id = ws.create_run(
             name=request.name or recipe.name, recipe_name=recipe.name, recipe_toml=request.recipe_toml,
@@ -141,10 +169,12 @@ def execute_run(
             load_options=request.load_options, options=asdict(request.options), trial_key=key, seed=request.options.seed,
             model_id=ws.add_model(request.model_spec, model_fp, model.name, {"format": model.source_format}),
             dataset_id=ws.add_dataset(request.data_spec, data_fp, data.name, {"sizes": data.sizes()}),
-            sweep_id=request.sweep_id,
+            sweep_id=request.sweep_id, model_sha256=model_sha,
         )
-    ws.start_run(run_id)
     out_dir = ws.run_dir(run_id)
+    if out_dir.exists():  # an earlier attempt's files (a resume): never mix them with this attempt's
+        shutil.rmtree(out_dir)
+    ws.start_run(run_id)
     try:
         result: RunResult = run_recipe(
             recipe, model, data, out_dir, request.options, progress=progress, cancel=cancel, on_step=on_step,
@@ -157,16 +187,33 @@ def execute_run(
         ws.finish_run(run_id, "failed", error=str(exc))
         raise
     ws.finish_run(run_id, result.status, result.to_dict(), error=result.error)
-    return Execution(ws.get_run(run_id))
+    return Execution(ws.get_run(run_id), note=note)
 
 
-def resume_run(ws: Workspace, run_id: int, **kwargs: Any) -> Execution:
-    """Run an interrupted (or failed, or cancelled) run again, from its stored request, into the same row."""
-    from core.errors import EdgeSlimError
+def resume_run(ws: Workspace, run_id: int, *, trust: bool = False, **kwargs: Any) -> Execution:
+    """Run an interrupted, failed or cancelled run (or a done one whose files are gone) again, into the same row.
 
+    Trust is asked for again (``trust``), never taken from the store, and the
+    model file must be the one the run first read: a file whose sha256 changed
+    is refused before it is opened.
+    """
     row = ws.get_run(run_id)
-    if row.status in ("running", "done"):
+    if row.status == "running" or (row.status == "done" and not missing_artifacts(row)):
         raise EdgeSlimError(
             f"run {run_id} is {row.status}", "only interrupted, failed or cancelled runs can be resumed" + ("" if row.status == "running" else "; a finished run can be re-run as a new one")
         )
-    return execute_run(ws, RunRequest.from_row(row), run_id=run_id, reuse=False, **kwargs)
+    check_model_file(row)
+    return execute_run(ws, RunRequest.from_row(row, trust=trust), run_id=run_id, reuse=False, **kwargs)
+
+
+def check_model_file(row: RunRow) -> None:
+    """Refuse a model file whose content differs from the one the run recorded (hashing reads it; loading could run it)."""
+    path = spec_file(row.model_spec) or spec_file(row.load_options.get("weights") or "")  # as LoadedModel.file_path
+    if row.model_sha256 is None or path is None:
+        return
+    now = file_fingerprint(path)
+    if now != row.model_sha256:
+        raise EdgeSlimError(
+            f"the model file {path} changed since run {row.id} first read it (sha256 then {row.model_sha256}, now {now})",
+            "put the original file back to resume the run, or run the recipe on the new file as a new run",
+        )

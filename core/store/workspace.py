@@ -78,9 +78,27 @@ class RunRow:
     versions: dict = field(default_factory=dict)
     pid: Optional[int] = None
     host: Optional[str] = None
+    model_sha256: Optional[str] = None  # the model file's hash at the first attempt (None: no file)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def run_folder_ids(artifacts: Path) -> list[int]:
+    """The ids of the ``run-<id>`` folders under ``artifacts`` (files of runs, stored or not)."""
+    try:
+        names = [p.name for p in artifacts.iterdir()]
+    except OSError:
+        return []
+    return sorted(int(n[4:]) for n in names if n.startswith("run-") and n[4:].isdigit())
+
+
+def missing_artifacts(row: "RunRow") -> list[str]:
+    """The files a finished run recorded that are gone (all of them named when none was recorded)."""
+    paths = [v for k, v in (row.artifacts or {}).items() if isinstance(v, str)]
+    if not paths:
+        return ["(no files recorded)"]
+    return [p for p in paths if not Path(p).exists()]
 
 
 def pid_alive(pid: Optional[int]) -> bool:
@@ -107,6 +125,7 @@ class Workspace:
         self.path = Path(path).expanduser()
         if self.path.exists() and not self.path.is_dir():
             raise EdgeSlimError(f"the workspace {self.path} is a file, not a folder", "choose a folder for the workspace")
+        self._refuse_lost_database()
         try:
             self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -125,6 +144,26 @@ class Workspace:
                 f"the workspace database {self.db_path} is unreadable ({exc})", "open another workspace folder, or restore the file from a backup"
             ) from None
         self.interrupted: list[int] = self.mark_interrupted() if check_interrupted else []
+
+    def _refuse_lost_database(self) -> None:
+        """A missing or empty database beside earlier runs' files is a loss to report, not a new workspace to start.
+
+        Recreating it would restart the run ids at 1 and write new runs into
+        the old ``artifacts/run-<id>`` folders.
+        """
+        db = self.db_path
+        try:
+            lost = not db.exists() or db.stat().st_size == 0
+        except OSError:
+            return  # unreadable: connecting says so
+        runs = run_folder_ids(self.artifacts_dir) if lost else []
+        if runs:
+            state = "is empty (0 bytes)" if db.exists() else "is missing"
+            raise EdgeSlimError(
+                f"the workspace database {db} {state}, but {self.artifacts_dir} holds the files of {len(runs)} earlier run(s)",
+                f"restore {DB_NAME} from a backup; or, to start afresh, move the artifacts folder out of {self.path} "
+                "or choose another workspace folder",
+            )
 
     # ------------------------------------------------------------------ basics
 
@@ -184,14 +223,25 @@ class Workspace:
     def create_run(
         self, *, name: str, recipe_name: str, recipe_toml: str, techniques: list[str], model_spec: str, data_spec: str,
         load_options: dict, options: dict, trial_key: str, seed: int = 0, model_id: Optional[int] = None,
-        dataset_id: Optional[int] = None, sweep_id: Optional[int] = None,
+        dataset_id: Optional[int] = None, sweep_id: Optional[int] = None, model_sha256: Optional[str] = None,
     ) -> int:
+        """A queued run with a new id: above every id ever used here and every ``artifacts/run-<id>`` folder.
+
+        Trust is never stored (``load_options['trust']`` is dropped): a replay
+        asks for it again.
+        """
         recipe_id = self.add_recipe(recipe_name, recipe_toml)
+        stored = {k: v for k, v in load_options.items() if k != "trust"}
+        floor = max(run_folder_ids(self.artifacts_dir), default=0)
+        # one statement: it takes the write lock before it reads, so concurrent writers get distinct ids
         cur = self._write(
-            """INSERT INTO runs (name, recipe_id, model_id, dataset_id, sweep_id, trial_key, status, model_spec, data_spec,
-               load_options, options, seed, techniques, created) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)""",
-            (name, recipe_id, model_id, dataset_id, sweep_id, trial_key, model_spec, data_spec, _json(load_options),
-             _json(options), seed, ",".join(techniques), now()),
+            """INSERT INTO runs (id, name, recipe_id, model_id, dataset_id, sweep_id, trial_key, status, model_spec, data_spec,
+               load_options, options, seed, techniques, created, model_sha256)
+               VALUES (MAX(?, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'runs'), 0),
+                              COALESCE((SELECT MAX(id) FROM runs), 0)) + 1,
+                       ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (floor, name, recipe_id, model_id, dataset_id, sweep_id, trial_key, model_spec, data_spec, _json(stored),
+             _json(options), seed, ",".join(techniques), now(), model_sha256),
         )
         return int(cur.lastrowid)  # type: ignore[arg-type]
 
@@ -251,9 +301,14 @@ class Workspace:
         return _row(rows[0]) if rows else None
 
     def delete_run(self, run_id: int) -> None:
+        """Delete a run's row and files; refused while a process runs it (it would crash and leave orphan files)."""
         import shutil
 
-        self.get_run(run_id)
+        row = self.get_run(run_id)
+        if row.status == "running" and (row.host != socket.gethostname() or pid_alive(row.pid)):
+            where = f"process {row.pid}" + (f" on {row.host}" if row.host != socket.gethostname() else "")
+            raise EdgeSlimError(f"run {run_id} is running ({where})",
+                                "wait until it ends, or stop it (Ctrl+C, or Cancel in the app) and then delete it")
         self._write("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
@@ -301,4 +356,5 @@ def _row(r: sqlite3.Row) -> RunRow:
         finished=r["finished"], seconds=r["seconds"], load_options=_unjson(r["load_options"], {}), options=_unjson(r["options"], {}),
         baseline=_unjson(r["baseline"]), final=_unjson(r["final"]), steps=_unjson(r["steps"], []),
         artifacts=_unjson(r["artifacts"], {}), error=r["error"], versions=_unjson(r["versions"], {}), pid=r["pid"], host=r["host"],
+        model_sha256=r["model_sha256"] if "model_sha256" in r.keys() else None,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.models.students import size_words
 from core.techniques.base import StepContext, StepOutcome, technique
 from core.techniques.student_fields import StudentTraining, n_params
 from core.training import train_classifier
@@ -23,14 +24,16 @@ from core.training import train_classifier
 @dataclass(frozen=True)
 class ArchSwap(StudentTraining):
     def apply(self, model, ctx: StepContext) -> StepOutcome:
-        student, notes = self.make_student(model, ctx)
+        width = self.resolved_width(model, ctx)
+        student, notes = self.make_student(model, ctx, width)
         result = train_classifier(student, ctx.data, self.train_config(ctx), progress=ctx.progress, cancel=ctx.cancel)
-        out = self.student_model(model, student, suffix=self.student)
+        out = self.student_model(model, student, self.student, width)
         before = n_params(model.module)
         after = n_params(student)
         return StepOutcome(
             model=out,
-            summary=f"trained {out.name} from scratch for {self.epochs} epochs: {before:,} → {after:,} params, "
+            summary=f"trained {out.name} from scratch for {self.epochs} epochs: {before:,} → {after:,} params "
+            f"({size_words(before, after)}), "
             f"validation accuracy {result.final_val_accuracy:.4f}",
             notes=[f"student adapted: {n}" for n in notes],
             extra={"history": [h.__dict__ for h in result.history], "params_before": before, "params_after": after},

@@ -15,6 +15,7 @@ PyTorch-side can follow it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,8 @@ def coerce_value(info: ParamInfo, value: Any) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"expected a number{_range_text(spec)}")
+    if isinstance(value, float) and not math.isfinite(value):  # TOML has nan and inf; every range check passes nan
+        raise ValueError(f"expected a finite number{_range_text(spec)}")
     if kind == "int":
         if isinstance(value, float) and not value.is_integer():
             raise ValueError(f"expected a whole number{_range_text(spec)}")

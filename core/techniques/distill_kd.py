@@ -6,6 +6,8 @@ With ``student = "current"`` the model the recipe has so far (e.g. just pruned
 or decomposed) is the student and the recipe's original model is the teacher:
 distillation as recovery. An optional FitNets hint adds an MSE between a
 teacher feature map and a student feature map through a trained 1×1 adapter.
+The summary compares sizes in words that cannot be misread ("3.3× fewer
+params than the teacher", "8.7× larger than the teacher").
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.models.exported import ProgramModule
-from core.models.students import NAMES
+from core.models.students import NAMES, size_words
 from core.techniques.base import StepContext, StepOutcome, TechniqueError, derived, param, technique
 from core.techniques.finetune import kd_loss
 from core.techniques.student_fields import StudentTraining, n_params
@@ -122,7 +124,8 @@ class DistillKD(StudentTraining):
                 raise TechniqueError(f"{model.name} is a torch.export program, which cannot be trained", "load the model from its architecture and weights")
         else:
             teacher_module = model.module
-            student, notes = self.make_student(model, ctx)
+            width = self.resolved_width(model, ctx)
+            student, notes = self.make_student(model, ctx, width)
         teacher = copy.deepcopy(teacher_module).eval()
         example = torch.stack([ctx.data.train[i][0] for i in range(min(2, len(ctx.data.train)))])
         trainee: nn.Module = student
@@ -158,10 +161,10 @@ class DistillKD(StudentTraining):
             for tap in taps:
                 tap.remove()
         before, after = n_params(teacher), n_params(student)
-        out = derived(model, student.eval(), suffix="kd") if self.student == CURRENT else self.student_model(model, student, suffix="kd")
+        out = derived(model, student.eval(), suffix="kd") if self.student == CURRENT else self.student_model(model, student, "kd", width)
         return StepOutcome(
             model=out,
-            summary=f"distilled {before:,}-param teacher into {out.name} ({after:,} params, {before / max(after, 1):.1f}× fewer) "
+            summary=f"distilled {before:,}-param teacher into {out.name} ({after:,} params, {size_words(before, after)}) "
             f"over {self.epochs} epochs (T={self.temperature}, α={self.alpha}): validation accuracy {result.final_val_accuracy:.4f}",
             notes=[f"student adapted: {n}" for n in notes],
             extra={"history": [h.__dict__ for h in result.history], "params_teacher": before, "params_student": after},

@@ -275,11 +275,23 @@ def _name_nodes(path: Path) -> None:
 # --------------------------------------------------------------------------- calibration data
 
 
+# ``quantize_static``'s extra option that makes the calibrator collect one batch per call (see CalibrationReader)
+CALIBRATE_PER_BATCH = {"CalibStridedMinMax": 1}
+
+
 class CalibrationReader:
     """Feeds calibration batches to ONNX Runtime, polling cancel and reporting progress per batch.
 
     ``get_next`` is ONNX Runtime's only call into our code during calibration,
     so it is where a cancel can stop the work (within one batch).
+
+    Pass :data:`CALIBRATE_PER_BATCH` as ``extra_options``: ONNX Runtime then
+    calls ``set_range`` and collects one batch at a time. Without it, the
+    histogram calibrators (Entropy, Percentile) stack the outputs of every
+    batch with ``np.asarray`` and fail ("inhomogeneous shape") when the last
+    batch is shorter, and they hold every activation of every image in memory
+    at once. Min/max and histograms merge across calls, so the ranges are
+    the same (MinMax) or as good (histograms).
     """
 
     def __init__(self, ctx: StepContext, input_name: str, samples: int, batch_size: int,
@@ -302,10 +314,19 @@ class CalibrationReader:
         self.input_name = input_name
         self.progress = progress or ctx.progress
         self._next = 0
+        self._end = len(self.indices)
+
+    def __len__(self) -> int:
+        """Batches in all: ONNX Runtime's per-batch collection steps over ``range(len(reader))``."""
+        return len(self.indices)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        """Serve batches ``start_index`` up to ``end_index`` (exclusive) next; ONNX Runtime calls this per collection."""
+        self._next, self._end = start_index, min(end_index, len(self.indices))
 
     def get_next(self) -> Optional[dict[str, np.ndarray]]:
         self.ctx.check()
-        if self._next >= len(self.indices):
+        if self._next >= self._end:
             return None
         idx = self.indices[self._next]
         self.progress(self._next / len(self.indices), f"calibrating: batch {self._next + 1} of {len(self.indices)}")
@@ -415,54 +436,6 @@ def _shorten_qdq_names(graph) -> None:
             node.output[i] = mapping.get(name, name)
         if node.op_type in _QDQ:
             node.name = ""
-
-
-def bypass_activation_qdq(graph, node_names: Sequence[str]) -> int:
-    """Feed excluded nodes the fp32 tensor instead of a QuantizeLinear → DequantizeLinear copy of it.
-
-    ONNX Runtime's quantizer leaves a Q/DQ pair on an excluded node's input when
-    the producer's output is quantized for its other readers, and ONNX Runtime's
-    own ``WeightBiasQuantization`` pass (any optimization level above none)
-    then sees "DequantizeLinear → Conv with fp32 weights" and quantizes that
-    conv to per-tensor int8 at load: the exclusion would be undone on every
-    device. Reading the tensor before its QuantizeLinear keeps the layer fp32
-    in the file, for every runtime. Returns how many inputs were rewired;
-    Q/DQ nodes left without readers are removed.
-    """
-    inits = {i.name for i in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    wanted = set(node_names)
-    rewired = 0
-    for node in graph.node:
-        if node.name not in wanted:
-            continue
-        for i, name in enumerate(node.input):
-            dq = producer.get(name)
-            if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] in inits:
-                continue  # not an activation Q/DQ (a weight's DQ reads an initializer)
-            q = producer.get(dq.input[0])
-            if q is not None and q.op_type == "QuantizeLinear":
-                node.input[i] = q.input[0]
-                rewired += 1
-    _drop_unread(graph)
-    return rewired
-
-
-def _drop_unread(graph) -> None:
-    """Remove Q/DQ nodes whose outputs nobody reads (repeated until none are left)."""
-    outputs = {v.name for v in graph.output}
-    while True:
-        read = {name for node in graph.node for name in node.input} | outputs
-        dead = [n for n in graph.node if n.op_type in _QDQ and not any(o in read for o in n.output)]
-        if not dead:
-            return
-        keep = [n for n in graph.node if n not in dead]
-        del graph.node[:]
-        graph.node.extend(keep)
-        used = {name for node in graph.node for name in node.input}
-        inits = [i for i in graph.initializer if i.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(inits)
 
 
 def sort_nodes(graph) -> None:

@@ -21,6 +21,7 @@ from core.jobs import Cancelled
 from core.models.onnx_model import OnnxModel
 from core.models.spec import first_line
 from core.techniques import onnx_quant_common as oq
+from core.techniques.quant_guard import check_collapse
 from core.techniques.base import (
     ONNX, StepContext, StepOutcome, TechniqueConfig, TechniqueError, derived, onnx_source, param, technique,
 )
@@ -56,10 +57,14 @@ class QuantizeDynamic(TechniqueConfig):
     exclude_nodes: tuple[str, ...] = param(
         (), label="Keep in fp32 (layers)", help="Layer names (e.g. fc) or ONNX node names left unquantized",
     )
+    check_agreement: bool = param(
+        True, label="Refuse a collapsed model",
+        help="Compare top-1 predictions with the input model on up to 256 validation images and fail, naming the likely "
+             "layers, instead of storing an int8 model whose agreement fell to chance (or far below the same step without "
+             "exclusions). Costs one evaluation, plus one quantization when layers are kept in fp32",
+    )
 
     def apply(self, model, ctx: StepContext) -> StepOutcome:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
         bad = [t for t in self.op_types if t not in OP_TYPES]
         if bad or not self.op_types:
             raise TechniqueError(
@@ -92,35 +97,32 @@ class QuantizeDynamic(TechniqueConfig):
                 )
             # ORT quantizes Gemm as the MatMul it rewrites it into, so "MatMul" and "Gemm" are told apart by node name
             skip = [op.node for op in ops if op.op_type in ("MatMul", "Gemm") and op.op_type not in self.op_types]
-            skip_all = [*excluded, *skip]
-            skip_all += [f"{name}_MatMul" for name in skip_all]
+            skip += [f"{name}_MatMul" for name in skip]
+            skip_all = [*skip, *excluded, *(f"{name}_MatMul" for name in excluded)]
             ort_types = sorted({"MatMul" if t in ("MatMul", "Gemm") else t for t in self.op_types})
-            raw = Path(tmp) / "quantized.onnx"
             ctx.check()
             ctx.progress(0.3, "quantizing weights")
-            try:
-                with oq.quiet_ort(logs):
-                    quantize_dynamic(
-                        str(pre), str(raw),
-                        op_types_to_quantize=ort_types,
-                        per_channel=self.per_channel,
-                        reduce_range=self.reduce_range,
-                        weight_type=getattr(QuantType, self.weight_type),
-                        nodes_to_exclude=skip_all,
-                        extra_options={"MatMulConstBOnly": True},
-                    )
-            except (Cancelled, TechniqueError):
-                raise
-            except Exception as exc:  # ONNX Runtime raises many types; all mean "could not quantize"
-                raise TechniqueError(
-                    f"ONNX Runtime could not quantize the model ({type(exc).__name__}: {first_line(exc)})",
-                    "keep the failing layer in fp32 with exclude_nodes, or use quantize.static",
-                ) from exc
-            ctx.progress(0.9, "writing the int8 model")
-            q_proto = oq.load_proto(raw)
+            q_proto = self._quantize(pre, Path(tmp) / "quantized.onnx", ort_types, skip_all, logs)
+            ctx.progress(0.8, "writing the int8 model")
             layers = _layer_rows(ops, q_proto, set(excluded))
             counts = oq.op_counts(q_proto)
             saved = oq.save_slim(q_proto, out_path)
+            guard = None
+            if self.check_agreement:
+                ctx.progress(0.85, "checking the int8 model against the input model")
+
+                def plain() -> Path:  # the same step without exclusions
+                    plain_path = Path(tmp) / "plain_int8.onnx"
+                    oq.save_slim(self._quantize(pre, Path(tmp) / "plain_raw.onnx", ort_types, skip, []), plain_path)
+                    return plain_path
+
+                names = [r["layer"] for r in layers if r["excluded"]] or list(self.exclude_nodes)
+                try:
+                    guard = check_collapse(ctx, src, out_path, what="dynamic int8", excluded=names if excluded else (),
+                                           plain=plain, traced=pre)
+                except TechniqueError:
+                    out_path.unlink(missing_ok=True)  # a broken model is not left where a later step could pick it up
+                    raise
         macs = oq.macs_per_op(pre_proto)
         conv_share = macs.get("Conv", 0) / max(sum(macs.values()), 1)
         if conv_share >= CONV_WARN_SHARE:
@@ -154,8 +156,33 @@ class QuantizeDynamic(TechniqueConfig):
                 "int8_bytes": int8_bytes,
                 "slimmed_bytes": saved,
                 "op_counts": counts,
+                **({"input_agreement": round(guard.value, 4), "input_agreement_images": guard.images} if guard else {}),
             },
         )
+
+    def _quantize(self, pre: Path, raw: Path, ort_types: list[str], skip: list[str], logs: list[str]):
+        """ONNX Runtime's ``quantize_dynamic`` with this step's settings, skipping the nodes in ``skip``."""
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        try:
+            with oq.quiet_ort(logs):
+                quantize_dynamic(
+                    str(pre), str(raw),
+                    op_types_to_quantize=ort_types,
+                    per_channel=self.per_channel,
+                    reduce_range=self.reduce_range,
+                    weight_type=getattr(QuantType, self.weight_type),
+                    nodes_to_exclude=skip,
+                    extra_options={"MatMulConstBOnly": True},
+                )
+        except (Cancelled, TechniqueError):
+            raise
+        except Exception as exc:  # ONNX Runtime raises many types; all mean "could not quantize"
+            raise TechniqueError(
+                f"ONNX Runtime could not quantize the model ({type(exc).__name__}: {first_line(exc)})",
+                "keep the failing layer in fp32 with exclude_nodes, or use quantize.static",
+            ) from exc
+        return oq.load_proto(raw)
 
 
 def _layer_rows(ops: list[oq.WeightOp], q_proto, excluded: set[str]) -> list[dict]:

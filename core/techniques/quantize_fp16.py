@@ -16,6 +16,7 @@ from pathlib import Path
 from core.models.onnx_model import OnnxModel
 from core.models.spec import first_line
 from core.techniques import onnx_quant_common as oq
+from core.techniques.quant_guard import check_collapse
 from core.techniques.base import (
     ONNX, StepContext, StepOutcome, TechniqueConfig, TechniqueError, derived, onnx_source, param, technique,
 )
@@ -43,6 +44,11 @@ class QuantizeFp16(TechniqueConfig):
     exclude_op_types: tuple[str, ...] = param(
         (), label="Keep in fp32 (op types)",
         help="ONNX op types left in float32, in addition to those without fp16 kernels (which always are)",
+    )
+    check_agreement: bool = param(
+        True, label="Refuse a collapsed model",
+        help="Compare top-1 predictions with the input model on up to 256 validation images and fail, naming the likely "
+             "layers, instead of storing an fp16 model whose agreement fell to chance (an fp16 overflow). Costs one evaluation",
     )
 
     def apply(self, model, ctx: StepContext) -> StepOutcome:
@@ -82,6 +88,14 @@ class QuantizeFp16(TechniqueConfig):
         ]
         casts = sum(node.op_type == "Cast" for node in half.graph.node)
         saved = oq.save_slim(half, out_path)
+        guard = None
+        if self.check_agreement:
+            ctx.progress(0.9, "checking the fp16 model against the input model")
+            try:  # exclusions only keep more in float32, so no reference without them is needed
+                guard = check_collapse(ctx, src, out_path, what="fp16")
+            except TechniqueError:
+                out_path.unlink(missing_ok=True)  # a broken model is not left where a later step could pick it up
+                raise
         fp32_bytes, fp16_bytes = src.stat().st_size, out_path.stat().st_size
         notes = [
             "on CPU, ONNX Runtime often runs fp16 slower than fp32 (few fp16 CPU kernels, casts around the rest): "
@@ -107,5 +121,6 @@ class QuantizeFp16(TechniqueConfig):
                 "fp32_bytes": fp32_bytes,
                 "fp16_bytes": fp16_bytes,
                 "slimmed_bytes": saved,
+                **({"input_agreement": round(guard.value, 4), "input_agreement_images": guard.images} if guard else {}),
             },
         )

@@ -6,7 +6,9 @@ ONNX Runtime fuses into int8 kernels, and that other runtimes and NPUs read as
 well). Weights are int8 per output channel; activations get one scale each from
 the calibration images. The default U8S8 (uint8 activations, int8 weights) is
 the fast path of ONNX Runtime's x86 and ARM kernels; S8S8 QDQ, the library's own
-default, is barely faster than fp32 on x86.
+default, is barely faster than fp32 on x86. Layers kept in fp32 read the fp32
+activation (:mod:`core.techniques.qdq_exclusions`), and a result whose predictions
+collapsed is refused rather than stored (:mod:`core.techniques.quant_guard`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.jobs import Cancelled, sub_progress
+from core.jobs import Cancelled, ProgressFn, null_progress, sub_progress
 from core.models.onnx_model import OnnxModel
 from core.models.spec import first_line
 from core.techniques import onnx_quant_common as oq
+from core.techniques.qdq_exclusions import bypass_activation_qdq
+from core.techniques.quant_guard import check_collapse
 from core.techniques.base import (
     ONNX, StepContext, StepOutcome, TechniqueConfig, TechniqueError, derived, onnx_source, param, technique,
 )
@@ -75,10 +79,14 @@ class QuantizeStatic(TechniqueConfig):
         (), label="Keep in fp32 (op types)", help="ONNX op types left unquantized, e.g. Gemm or ConvTranspose",
     )
     batch_size: int = param(32, label="Calibration batch", min=1, max=1024, step=8, help="Images per calibration run")
+    check_agreement: bool = param(
+        True, label="Refuse a collapsed model",
+        help="Compare top-1 predictions with the input model on up to 256 validation images and fail, naming the likely "
+             "layers, instead of storing an int8 model whose agreement fell to chance (or far below the same step without "
+             "exclusions). Costs one evaluation, plus one quantization when layers are kept in fp32",
+    )
 
     def apply(self, model, ctx: StepContext) -> StepOutcome:
-        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
         ctx.check()
         src = onnx_source(model, ctx)
         oq.check_quantizable(oq.load_proto(src), "quantized")
@@ -87,7 +95,6 @@ class QuantizeStatic(TechniqueConfig):
         out_path = workdir / "model_int8.onnx"
         notes: list[str] = []
         logs: list[str] = []
-        qtype = {"U": QuantType.QUInt8, "S": QuantType.QInt8}
         with tempfile.TemporaryDirectory(dir=workdir, prefix="quant-") as tmp:
             pre = Path(tmp) / "preprocessed.onnx"
             ctx.progress(0.05, "preparing the graph for quantization")
@@ -96,40 +103,34 @@ class QuantizeStatic(TechniqueConfig):
             pre_proto = oq.load_proto(pre)
             excluded = oq.resolve_names(pre_proto, self.exclude_nodes, self.exclude_op_types)
             ops = oq.weight_ops(pre_proto)
-            reader = self._reader(pre_proto, ctx)
+            reader = self._reader(pre_proto, ctx, sub_progress(ctx.progress, 0.1, 0.85))
             if reader.samples < self.calibration_samples:
                 notes.append(
                     f"the calibration split has {reader.samples} usable images, fewer than the {self.calibration_samples} "
                     "asked for; all of them were used"
                 )
             ctx.check()
-            raw = Path(tmp) / "quantized.onnx"
-            try:
-                with oq.quiet_ort(logs):
-                    quantize_static(
-                        str(pre), str(raw), reader,
-                        quant_format=QuantFormat.QDQ,
-                        per_channel=self.per_channel,
-                        reduce_range=self.reduce_range,
-                        activation_type=qtype[self.types[0]],
-                        weight_type=qtype[self.types[2]],
-                        nodes_to_exclude=excluded,
-                        calibrate_method=getattr(CalibrationMethod, self.calibration_method),
-                    )
-            except (Cancelled, TechniqueError):
-                raise
-            except Exception as exc:  # ONNX Runtime raises many types; all mean "could not quantize"
-                raise TechniqueError(
-                    f"ONNX Runtime could not quantize the model ({type(exc).__name__}: {first_line(exc)})",
-                    "keep the failing layer in fp32 with exclude_nodes or exclude_op_types, or try calibration_method MinMax",
-                ) from exc
-            ctx.progress(0.92, "writing the int8 model")
-            q_proto = oq.load_proto(raw)
-            if excluded:
-                oq.bypass_activation_qdq(q_proto.graph, excluded)
+            q_proto = self._quantize(pre, pre_proto, excluded, reader, Path(tmp) / "quantized.onnx", logs)
+            ctx.progress(0.88, "writing the int8 model")
             layers = _layer_rows(ops, q_proto, set(excluded))
             counts = oq.op_counts(q_proto)
             saved = oq.save_slim(q_proto, out_path, compact_qdq=True)
+            guard = None
+            if self.check_agreement:
+                ctx.progress(0.9, "checking the int8 model against the input model")
+
+                def plain() -> Path:  # the same step without exclusions: the reference an exclusion must not fall far below
+                    plain_reader = self._reader(pre_proto, ctx, null_progress)
+                    plain_path = Path(tmp) / "plain_int8.onnx"
+                    oq.save_slim(self._quantize(pre, pre_proto, [], plain_reader, Path(tmp) / "plain_raw.onnx", []), plain_path)
+                    return plain_path
+
+                names = [r["layer"] for r in layers if r["excluded"]] or list(self.exclude_nodes) + list(self.exclude_op_types)
+                try:
+                    guard = check_collapse(ctx, src, out_path, what="int8", excluded=names if excluded else (), plain=plain, traced=pre)
+                except TechniqueError:
+                    out_path.unlink(missing_ok=True)  # a broken model is not left where a later step could pick it up
+                    raise
         fp32_bytes, int8_bytes = src.stat().st_size, out_path.stat().st_size
         notes += oq.left_in_fp32_note(layers)
         notes += [n for n in (_TYPE_NOTES.get(self.types),) if n]
@@ -156,10 +157,42 @@ class QuantizeStatic(TechniqueConfig):
                 "int8_bytes": int8_bytes,
                 "slimmed_bytes": saved,
                 "op_counts": counts,
+                **({"input_agreement": round(guard.value, 4), "input_agreement_images": guard.images} if guard else {}),
             },
         )
 
-    def _reader(self, proto, ctx: StepContext) -> oq.CalibrationReader:
+    def _quantize(self, pre: Path, pre_proto, excluded: list[str], reader: oq.CalibrationReader, raw: Path,
+                  logs: list[str]):
+        """ONNX Runtime's ``quantize_static`` with this step's settings; the QDQ graph with exclusions made real."""
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+        qtype = {"U": QuantType.QUInt8, "S": QuantType.QInt8}
+        try:
+            with oq.quiet_ort(logs):
+                quantize_static(
+                    str(pre), str(raw), reader,
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=self.per_channel,
+                    reduce_range=self.reduce_range,
+                    activation_type=qtype[self.types[0]],
+                    weight_type=qtype[self.types[2]],
+                    nodes_to_exclude=excluded,
+                    calibrate_method=getattr(CalibrationMethod, self.calibration_method),
+                    extra_options=dict(oq.CALIBRATE_PER_BATCH),
+                )
+        except (Cancelled, TechniqueError):
+            raise
+        except Exception as exc:  # ONNX Runtime raises many types; all mean "could not quantize"
+            raise TechniqueError(
+                f"ONNX Runtime could not quantize the model ({type(exc).__name__}: {first_line(exc)})",
+                "keep the failing layer in fp32 with exclude_nodes or exclude_op_types, or try calibration_method MinMax",
+            ) from exc
+        q_proto = oq.load_proto(raw)
+        if excluded:
+            bypass_activation_qdq(q_proto.graph, excluded, source=pre_proto.graph)
+        return q_proto
+
+    def _reader(self, proto, ctx: StepContext, progress: ProgressFn) -> oq.CalibrationReader:
         """A reader over the calibration split, checked against the model's input first."""
         value = oq.first_input(proto)
         dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
@@ -174,8 +207,7 @@ class QuantizeStatic(TechniqueConfig):
                 "use data prepared at the model's input size (--image-size / preset)",
             )
         return oq.CalibrationReader(
-            ctx, value.name, self.calibration_samples, self.batch_size, fixed_batch=oq.input_batch(value),
-            progress=sub_progress(ctx.progress, 0.1, 0.9),
+            ctx, value.name, self.calibration_samples, self.batch_size, fixed_batch=oq.input_batch(value), progress=progress,
         )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from html import escape
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -27,9 +30,11 @@ from PySide6.QtWidgets import (
 
 from core.session import Session
 from gui.panels.summary import SummaryCard
+from gui.style import ERROR_COLOUR
 from gui.widgets.table import DataTable
 
-FIELDS = ("Dataset", "Classes", "Splits", "Input", "Preprocessing", "Problems")
+FIELDS = ("Dataset", "Classes", "Splits", "Input", "Preprocessing", "Labels", "Model fit", "Problems")
+LABELS_FILTER = "Labels files (*.txt *.csv *.tsv *.json);;All files (*)"
 THUMB = 64
 TORCHVISION_KINDS = (("CIFAR-10", "cifar10"), ("MNIST", "mnist"), ("Fashion-MNIST", "fashionmnist"))
 
@@ -103,6 +108,7 @@ class DataPage(QWidget):
         buttons.addWidget(self.torchvision_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
+        buttons.addLayout(self._build_fit_controls())
         self.grid = QListWidget()
         self.grid.setViewMode(QListView.ViewMode.IconMode)
         self.grid.setIconSize(QSize(THUMB, THUMB))
@@ -138,6 +144,56 @@ class DataPage(QWidget):
         self.samples: Sequence[tuple[np.ndarray, str]] = []
         session.subscribe(self._on_change)
 
+    def _build_fit_controls(self) -> QHBoxLayout:
+        """Image size and labels file: the two things that make a dataset fit a model's input and outputs."""
+        self.image_size = QSpinBox()
+        self.image_size.setRange(0, 4096)
+        self.image_size.setSpecialValueText("preset")
+        self.image_size.setSuffix(" px")
+        self.image_size.setToolTip("Resize and centre-crop the images of an image folder to this size "
+                                   "(\"preset\": the preprocessing preset's size, 224 for ImageNet); the folder reloads")
+        self._size_timer = QTimer(self, singleShot=True, interval=600)
+        self._size_timer.timeout.connect(self.apply_image_size)
+        self.image_size.valueChanged.connect(lambda v: self._size_timer.start())
+        self.labels_button = QPushButton("Labels file…")
+        self.labels_button.setToolTip("Map class folders onto the model's outputs: `folder,index` lines, or one class name "
+                                      "per line in output order (folders holding some of an ImageNet model's classes)")
+        self.labels_button.clicked.connect(self.pick_labels)
+        self.clear_labels_button = QPushButton("No labels file")
+        self.clear_labels_button.setToolTip("Use the class folders as the model's outputs again")
+        self.clear_labels_button.clicked.connect(lambda: self.session.set_labels(None))
+        self.clear_labels_button.setEnabled(False)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Image size:"))
+        row.addWidget(self.image_size)
+        row.addWidget(self.labels_button)
+        row.addWidget(self.clear_labels_button)
+        return row
+
+    def apply_image_size(self) -> None:
+        """Reload the current image folder at the size in the Image size box."""
+        self._size_timer.stop()
+        size = self.image_size.value() or None
+        if size == self.session.image_size:
+            return
+        self.session.set_image_size(size)
+        data = self.session.data
+        if data is not None:
+            from core.data.spec import parse_spec  # torch is imported once data is loaded
+            from core.errors import EdgeSlimError
+
+            try:
+                folder = parse_spec(data.spec).kind == "imagefolder"
+            except EdgeSlimError:  # the folder is gone: the next load says so
+                folder = True
+            if folder:
+                self.dataset_requested.emit(data.spec)
+
+    def pick_labels(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Labels file: class folder -> model output", "", LABELS_FILTER)
+        if path:
+            self.session.set_labels(path)
+
     def pick_torchvision(self) -> None:
         dialog = TorchvisionDataDialog(self)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.spec():
@@ -146,6 +202,27 @@ class DataPage(QWidget):
     def _on_change(self, name: str) -> None:
         if name == "data":
             self.refresh()
+        if name in ("model", "data", "labels"):
+            self.refresh_fit()
+
+    def refresh_fit(self) -> None:
+        """The labels file in use and whether the data fits the model, with the fix in this window's words."""
+        s, model = self.session, self.session.model
+        self.summary.set("Labels", Path(s.labels).name if s.labels else "none (class folders are the model's outputs)")
+        self.clear_labels_button.setEnabled(bool(s.labels))
+        if s.mismatches:
+            text = s.mismatch_text()
+            self.summary.values["Model fit"].setText(f"<span style='color:{ERROR_COLOUR}'>{escape(text)}</span>")
+            self.summary.values["Model fit"].setToolTip(text)
+            return
+        self.summary.values["Model fit"].setToolTip("")
+        data = s.fitted_data
+        if model is None or data is None:
+            self.summary.set("Model fit", "load a model to check" if model is None and s.data is not None else "—")
+            return
+        mapped = f"; {data.label_map.note()}" if data.label_map is not None else ""
+        self.summary.set("Model fit", f"fits {model.name}: {'×'.join(map(str, data.input_shape))} input, "
+                                      f"{data.num_classes} outputs{mapped}")
 
     def set_samples(self, samples: Sequence[tuple[np.ndarray, str]], counts: Optional[dict] = None) -> None:
         self.samples = samples

@@ -24,6 +24,7 @@ from gui.panels.summary import SummaryCard
 from gui.widgets.table import DataTable
 
 FIELDS = ("Name", "Format", "Source", "Input", "Classes", "Parameters", "MACs", "File size", "Baseline", "Notes")
+EVALUATE_TIP = "Accuracy on the validation split, file size, MACs and latency (PyTorch and ONNX Runtime)"
 COLUMNS = ("#", "Layer", "Type", "Output shape", "Params", "MACs", "Share of MACs")
 # a short list shown before torchvision is imported; the dialog offers every classification model once it is
 COMMON_TORCHVISION = (
@@ -108,7 +109,7 @@ class ModelPage(QWidget):
         self.torchvision_button.clicked.connect(self.pick_torchvision)
         self.demo_button = QPushButton("Load demo model")
         self.evaluate_button = QPushButton("Evaluate baseline")
-        self.evaluate_button.setToolTip("Accuracy on the validation split, file size, MACs and latency (PyTorch and ONNX Runtime)")
+        self.evaluate_button.setToolTip(EVALUATE_TIP)
         self.eval_bar = QProgressBar()
         self.eval_bar.setRange(0, 1000)
         self.eval_bar.setMaximumWidth(220)
@@ -131,6 +132,7 @@ class ModelPage(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.caption)
         layout.addWidget(self.layers, 1)
+        self._blocked = False  # the Baseline row shows why model and data cannot run together
         session.subscribe(self._on_change)
 
     def pick_torchvision(self) -> None:
@@ -141,7 +143,15 @@ class ModelPage(QWidget):
     def _on_change(self, name: str) -> None:
         if name == "model":
             self.refresh()
-        self.evaluate_button.setEnabled(self.session.model is not None and self.session.data is not None)
+        both = self.session.model is not None and self.session.data is not None
+        problem = self.session.mismatch_text() if both else ""
+        self.evaluate_button.setEnabled(both and not problem)
+        self.evaluate_button.setToolTip(problem or EVALUATE_TIP)
+        if problem:  # said here too: this page is where the user looks first
+            self.summary.set("Baseline", f"cannot be measured on this data. {problem}")
+        elif self._blocked and self.session.model is not None:
+            self.summary.set("Baseline", "not measured yet: press Evaluate baseline")
+        self._blocked = bool(problem)
 
     # ------------------------------------------------------------------ baseline evaluation
 
@@ -158,7 +168,7 @@ class ModelPage(QWidget):
     def evaluation_done(self, model, metrics: dict) -> None:
         """``metrics``: ``ModelMetrics.to_dict()`` of the current model, measured in the worker process."""
         self.eval_bar.setVisible(False)
-        self.evaluate_button.setEnabled(True)
+        self.evaluate_button.setEnabled(not self.session.mismatches)
         if model is not self.session.model:
             return
         parts = []
@@ -173,7 +183,7 @@ class ModelPage(QWidget):
 
     def evaluation_failed(self, message: str) -> None:
         self.eval_bar.setVisible(False)
-        self.evaluate_button.setEnabled(True)
+        self.evaluate_button.setEnabled(not self.session.mismatches)
         self.summary.set("Baseline", f"not measured: {message}")
 
     # ------------------------------------------------------------------ summary and layers

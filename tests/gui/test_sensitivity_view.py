@@ -70,18 +70,18 @@ def test_apply_writes_into_the_existing_step_and_shows_it(qtbot, demo_window):
     prune = page.draft.steps[0]
     assert prune.values["ignore_layers"] == ()
     page.apply_suggestion("prune.structured", {"ratio": 0.35, "importance": "l1", "ignore_layers": ["conv1"]})
-    assert [s.technique for s in page.draft.steps] == ["prune.structured", "quantize.static"]  # no new step
+    assert [s.technique for s in page.draft.steps] == ["prune.structured", "finetune", "quantize.static"]  # no new step
     assert prune.values["ratio"] == 0.35 and prune.values["ignore_layers"] == ("conv1",)
     assert page.form.fields["ratio"].editor.value() == pytest.approx(0.35)  # the form shows the new values
     assert page.form.fields["ignore_layers"].editor.text() == "conv1"
     log = page.log.toPlainText()
     assert "ratio: 0.5 → 0.35" in log and "ignore_layers: (none) → conv1" in log and "importance" not in log
 
-    quant = page.draft.steps[1]
+    quant = page.draft.steps[-1]
     page.draft.set_enabled(quant.uid, False)
     page.apply_suggestion("quantize.static", {"calibration_samples": 128, "exclude_nodes": ["fc"]})
     assert quant.enabled and quant.values["exclude_nodes"] == ("fc",)  # the disabled step is used and switched on
-    assert len(page.draft.steps) == 2
+    assert len(page.draft.steps) == 3
     assert "switched on" in page.log.toPlainText()
     text = page.current_recipe_toml()
     assert 'exclude_nodes = [\n    "fc",\n]' in text or 'exclude_nodes = ["fc"]' in text

@@ -225,10 +225,10 @@ def test_existing_folders_are_never_clobbered(demo_source, made, tmp_path):
         export_bundle(demo_source, x86, out, prepared=prepared, force=True, cancel=token, **FAST)
     assert json.loads((out / "model.json").read_text())["created"] == created
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "mine"]  # no staging or old folders
-    # with --force an earlier bundle is replaced whole
+    # with --force the files of the earlier bundle are replaced; a file the user added stays (issue 15, item 3)
     (out / "stale.txt").write_text("from before")
     export_bundle(demo_source, x86, out, prepared=prepared, force=True, **FAST)
-    assert not (out / "stale.txt").exists() and is_bundle(out)
+    assert (out / "stale.txt").read_text() == "from before" and is_bundle(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "mine"]
     # an empty folder is fine
     (tmp_path / "empty").mkdir()

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-from core.errors import EdgeSlimError
 from core.jobs import CancelToken, Cancelled
 from core.metrics import (
     LatencyStats,
@@ -13,7 +12,7 @@ from core.metrics import (
     measure_latency_pair,
     measure_latency_torch,
 )
-from core.metrics.latency import stats_from_times
+from core.metrics.latency import chunk_note, stats_from_times
 from core.models.onnx_model import OnnxModel
 
 from .conftest import linear_onnx
@@ -87,11 +86,14 @@ def test_onnx_latency_from_path_and_model(tmp_path):
     assert model.session(2).get_session_options().intra_op_num_threads == 2
 
 
-def test_onnx_fixed_batch_refuses_another_batch(tmp_path):
-    path = linear_onnx(tmp_path / "fixed.onnx", batch=1)
-    assert measure_latency_onnx(path, (3, 4, 4), batch=1, warmup=0, repeats=2).repeats == 2
-    with pytest.raises(EdgeSlimError, match="fixed batch of 1"):
-        measure_latency_onnx(path, (3, 4, 4), batch=8, warmup=0, repeats=2)
+def test_onnx_fixed_batch_is_timed_in_chunks_of_it(tmp_path):
+    path = linear_onnx(tmp_path / "fixed.onnx", batch=2)
+    assert measure_latency_onnx(path, (3, 4, 4), batch=2, warmup=0, repeats=2).repeats == 2
+    assert chunk_note(path, 2) is None
+    stats = measure_latency_onnx(path, (3, 4, 4), batch=5, warmup=0, repeats=2)  # 3 runs of 2, the last padded
+    _sane(stats, backend="onnxruntime", batch=5, threads=2, repeats=2)
+    assert chunk_note(path, 5) == ("ONNX Runtime latency at batch 5: the ONNX file has a fixed batch of 2, "
+                                   "so it was timed as 3 runs of 2 (the last one padded)")
 
 
 def test_mixed_backends_and_progress(tmp_path):

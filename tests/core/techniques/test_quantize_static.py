@@ -222,3 +222,16 @@ def test_an_excluded_middle_layer_stays_fp32_after_onnx_runtime_optimises_the_gr
     assert len(convs) == 1  # exactly the excluded layer still computes in fp32
     x = torch.from_numpy(val_batch()[:4])
     assert out.model.predict(x).shape == (4, 4)
+
+
+@pytest.mark.parametrize("method", ["Percentile", "Entropy"])
+def test_histogram_calibration_with_a_count_that_is_not_a_multiple_of_the_batch(tmp_path, method):
+    """37 images in batches of 8 leave a last batch of 5: ORT's histogram collectors stacked every batch into one
+    array and failed with "inhomogeneous shape"; each batch is now collected on its own."""
+    fp32 = onnx_loaded(exported("cnn"))
+    out = QuantizeStatic(calibration_method=method, calibration_samples=37, batch_size=8).apply(fp32, context(tmp_path))
+    assert out.extra["calibration_samples"] == 37 and f"{method} on 37 images" in out.summary
+    assert all(r["quantized"] for r in out.layers)
+    x = val_batch()
+    agree = (run_onnx(out.model.runnable.path, x).argmax(1) == run_onnx(exported("cnn"), x).argmax(1)).mean()
+    assert agree >= 0.9

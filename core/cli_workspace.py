@@ -1,0 +1,35 @@
+"""Opening the workspace a CLI command names, and saying so when that starts a new one.
+
+Opening a folder without a database creates an empty workspace — right for a
+first run, but a mistyped ``--workspace`` path would silently start a second,
+empty one, and ``runs list`` would show nothing. So every command that opens a
+workspace says "created new workspace at …" on stderr when it made one.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, TextIO, Union
+
+if TYPE_CHECKING:
+    from core.store.workspace import Workspace
+
+
+def workspace_path(given: Optional[Union[str, Path]]) -> Path:
+    """``--workspace W`` as a path; the user's default workspace when W is left out."""
+    from core.store.workspace import default_workspace
+
+    return Path(given).expanduser() if given else default_workspace()
+
+
+def open_workspace(given: Optional[Union[str, Path]], stream: Optional[TextIO] = None, **kwargs) -> "Workspace":
+    """The workspace at ``given`` (default when empty), opened; a newly created one is announced on ``stream``."""
+    from core.store.workspace import DB_NAME, Workspace
+
+    path = workspace_path(given)
+    existed = (path / DB_NAME).exists()
+    ws = Workspace(path, **kwargs)
+    if not existed:
+        (stream or sys.stderr).write(f"edgeslim-cli: created new workspace at {ws.path.resolve()}\n")
+    return ws
