@@ -14,6 +14,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
+from typing import Sequence
 
 from core.errors import EdgeSlimError
 
@@ -59,8 +60,12 @@ def clean_stale_partials(target: Path) -> list[Path]:
     return removed
 
 
-def swap_into_place(staging: Path, target: Path) -> None:
-    """Rename ``staging`` to ``target``; an existing ``target`` is moved aside first and removed only after."""
+def swap_into_place(staging: Path, target: Path, keep: Sequence[str] = ()) -> None:
+    """Rename ``staging`` to ``target``; an existing ``target`` is moved aside first and removed only after.
+
+    The names in ``keep`` (the user's own files in an earlier folder) are moved
+    from the old folder into the new one before the old one is removed.
+    """
     if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
         target.rmdir()
     if not target.exists():
@@ -73,4 +78,6 @@ def swap_into_place(staging: Path, target: Path) -> None:
     except OSError:
         os.rename(old, target)
         raise
+    for name in keep:
+        os.rename(old / name, target / name)
     shutil.rmtree(old, ignore_errors=True)

@@ -20,7 +20,6 @@ import os
 import platform
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +35,7 @@ from core.export.preview import assess, choose_format, prepared_for
 from core.export.targets import TargetProfile
 from core.fileio import atomic_write_text
 from core.jobs import CancelToken, ProgressFn, check, null_progress, sub_progress
-from core.staging import clean_stale_partials, partial_dir
+from core.staging import clean_stale_partials, partial_dir, swap_into_place
 
 BUNDLE_MARK = "edgeslim-bundle/1"
 CARD_NAME = "model.json"
@@ -140,16 +139,7 @@ def _place(staging: Path, out: Path, force: bool) -> None:
     if clash:
         raise EdgeSlimError(f"{out} holds {', '.join(clash)}, which the earlier bundle did not write but this one does",
                             "move those files out of the folder, or choose another folder for --out")
-    old = out.with_name(f".{out.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")  # never cleaned up blindly: it may hold user files
-    os.rename(out, old)
-    try:
-        os.rename(staging, out)
-    except OSError:
-        os.rename(old, out)
-        raise
-    for name in keep:
-        os.rename(old / name, out / name)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_into_place(staging, out, keep)
 
 
 # --------------------------------------------------------------------------- the bundle
