@@ -81,12 +81,12 @@ def _add_model_args(p: argparse.ArgumentParser, option: bool = False) -> None:
         *(("--model",) if option else ("model",)),
         metavar="MODEL",
         **({"required": True} if option else {}),
-        help="demo | torchvision:NAME | a file: state_dict (.pt/.pth, with --arch), "
+        help="demo | torchvision:NAME | timm:NAME | a file: state_dict (.pt/.pth, with --arch), "
         "torch.export program (.pt2), TorchScript (.pt/.ts), full pickle (with --trust), ONNX (.onnx)",
     )
-    p.add_argument("--arch", help="architecture for a state_dict file, e.g. torchvision:resnet18")
+    p.add_argument("--arch", help="architecture for a state_dict file, e.g. torchvision:resnet18 or timm:efficientnet_lite0")
     p.add_argument("--num-classes", type=_positive, help="number of classes (torchvision:NAME and --arch)")
-    p.add_argument("--weights", help="state_dict file to load into torchvision:NAME")
+    p.add_argument("--weights", help="state_dict file to load into torchvision:NAME or timm:NAME")
     p.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="input shape when the file does not say")
     p.add_argument(
         "--trust",
@@ -264,6 +264,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from core.run_output import RunOutput, input_paths
 
         output = RunOutput.check(args.out, input_paths([args.model, args.weights, args.data]), args.force)
+    if args.workspace is not None:  # a read-only or full workspace is found now, not after loading and measuring
+        from core.cli_workspace import check_workspace_writable
+
+        check_workspace_writable(args.workspace)
     progress = StderrProgress(enabled=not args.quiet)
     progress(0.0, "loading model")
     model = _load_model(args)
@@ -472,6 +476,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     except Exception as exc:  # last resort: one line, traceback in a log; reporting never fails in turn
         from core.crash_log import describe
+        from core.store.disk_faults import as_user_error
+
+        disk = as_user_error(exc)  # a disk that filled up or is read-only mid-command: the user's to fix, not a bug
+        if disk is not None:
+            sys.stderr.write(f"{_fresh_line()}edgeslim-cli: error: {disk}\n")
+            return EXIT_USAGE
 
         log = _log_crash()
         where = f"details in {log}" if log else "the details could not be saved: no writable folder for a crash log"

@@ -21,9 +21,9 @@ def _source(args: argparse.Namespace, progress):
     from core.export.prepare import source_from_model, source_from_run
 
     if args.run is not None:
-        from core.cli_workspace import open_workspace
+        from core.cli_workspace import open_workspace_to_read
 
-        with open_workspace(args.workspace) as ws:  # says so when it creates one (a mistyped path)
+        with open_workspace_to_read(args.workspace) as ws:  # read-only when it must be; says so when it creates one
             progress(0.0, f"loading run {args.run}")
             return source_from_run(ws, args.run, args.data, args.preset, args.image_size)
     if args.workspace:
@@ -54,6 +54,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise EdgeSlimError("export needs --out DIR, the folder for the bundle", "pass --out DIR, or --check to see the fit without writing")
     out = Path(args.out).expanduser().absolute()
     check_destination(out, args.force)
+    from core.writable import check_writable
+
+    check_writable(out, "--out")  # read-only, full, or under a file: now, before the model is loaded
     progress = StderrProgress(enabled=not args.quiet)
     source = _source(args, progress)
     result = export_bundle(

@@ -13,9 +13,11 @@ from core.cli import StderrProgress, _add_data_args, _add_model_args, _add_timin
 from core.errors import EdgeSlimError
 
 
-def _workspace(args: argparse.Namespace):
-    from core.cli_workspace import open_workspace
+def _workspace(args: argparse.Namespace, read: bool = False):
+    from core.cli_workspace import open_workspace, open_workspace_to_read
 
+    if read:  # listing and showing: a read-only workspace opens read-only
+        return open_workspace_to_read(args.workspace)
     return open_workspace(args.workspace)  # says so when it creates one (a mistyped path)
 
 
@@ -50,7 +52,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.workers and args.cluster:
         raise EdgeSlimError("--workers and --cluster both given", "use --workers N for local processes or --cluster ADDR for Dask")
     from core.cli import _load_data, _load_model
+    from core.cli_workspace import check_workspace_writable
 
+    check_workspace_writable(args.workspace)  # read-only or full: said before the model is loaded
     _load_data(args, _load_model(args))  # model and data that do not fit fail here once, not in every trial
     with _workspace(args) as ws:  # opened now, and announced when new, not after the first trial
         ws_path = ws.path
@@ -83,7 +87,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     from core import fmt
     from core.pipeline.pareto import pareto_indices
 
-    with _workspace(args) as ws:
+    with _workspace(args, read=True) as ws:
         runs = ws.list_runs(status=args.status)
         done = [r for r in runs if r.status == "done" and r.final]
         front = {done[i].id for i in pareto_indices([r.final for r in done], ["size", "accuracy"])} if done else set()
@@ -104,7 +108,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 def cmd_runs_show(args: argparse.Namespace) -> int:
     from core.cli import run_table
 
-    with _workspace(args) as ws:
+    with _workspace(args, read=True) as ws:
         row = ws.get_run(args.id)
     if args.json:
         _print_json(row.to_dict())

@@ -23,6 +23,13 @@ def workspace_path(given: Optional[Union[str, Path]]) -> Path:
     return Path(given).expanduser() if given else default_workspace()
 
 
+def check_workspace_writable(given: Optional[Union[str, Path]]) -> None:
+    """Refuse a ``--workspace`` folder that is a file, read-only or on a full disk, before any model is loaded."""
+    from core.writable import check_writable
+
+    check_writable(workspace_path(given), "--workspace")
+
+
 def open_workspace(given: Optional[Union[str, Path]], stream: Optional[TextIO] = None, **kwargs) -> "Workspace":
     """The workspace at ``given`` (default when empty), opened; a newly created one is announced on ``stream``."""
     from core.store.workspace import DB_NAME, Workspace
@@ -33,3 +40,14 @@ def open_workspace(given: Optional[Union[str, Path]], stream: Optional[TextIO] =
     if not existed:
         (stream or sys.stderr).write(f"edgeslim-cli: created new workspace at {ws.path.resolve()}\n")
     return ws
+
+
+def open_workspace_to_read(given: Optional[Union[str, Path]], stream: Optional[TextIO] = None) -> "Workspace":
+    """For commands that only read (``runs list``, ``runs show``): a workspace this process cannot write opens read-only."""
+    from core.store.read_only import is_writable
+    from core.store.workspace import DB_NAME, Workspace
+
+    path = workspace_path(given)
+    if (path / DB_NAME).is_file() and not is_writable(path, path / DB_NAME):
+        return Workspace(path, read_only=True)
+    return open_workspace(given, stream)

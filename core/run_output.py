@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from core.errors import EdgeSlimError
 from core.staging import clean_stale_partials, partial_dir, swap_into_place
+from core.writable import check_writable
 
 RESULT_NAME = "result.json"
 
@@ -75,6 +76,7 @@ class RunOutput:
             if not force:
                 raise EdgeSlimError(f"--out {out} already holds an earlier result",
                                     "pass --force to replace it (completely), or choose another folder for --out")
+        check_writable(out, "--out")  # read-only, full, or under a file: now, not after minutes of work
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -86,8 +86,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="edgeslim-shot-")
         settings = QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat)
         settings.setValue("workspace", "")  # not a first start: the demo is asked for explicitly
-        window = MainWindow(settings=settings, workspace=args.workspace, persist=False)
-        window.setProperty("headless_errors", True)
+        window = MainWindow(settings=settings, workspace=args.workspace, persist=False, headless=True)
+        if window.workspace is None:  # nothing would load or fall idle as it should: say why and stop at once
+            for message in window.errors:
+                sys.stderr.write(f"edgeslim: error: {message}\n")
+            window.close()
+            tmp.cleanup()
+            return 2
         w, _, h = args.size.partition("x")
         window.resize(int(w), int(h))
     else:

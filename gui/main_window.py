@@ -87,8 +87,12 @@ class MainWindow(QMainWindow):
         workspace: Optional[Union[str, Path]] = None,
         persist: bool = True,
         worker: Optional[RunWorker] = None,
+        headless: bool = False,
     ) -> None:
         super().__init__()
+        # headless (screenshots, tests): errors go to self.errors and the status bar, never a modal box that waits
+        # for a click; set before the workspace opens, whose error would otherwise block the constructor
+        self.setProperty("headless_errors", headless)
         self.session = session or Session()
         self.settings = settings or QSettings("EdgeSlim", "EdgeSlim")
         self.persist = persist  # False for screenshots: nothing of the run is remembered
@@ -508,15 +512,18 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"sweep {outcome.get('name', '')} {outcome.get('status')}: {done} of {len(trials)} trials done; "
                                      f"Pareto front {front}", 15000)
 
-    def rerun(self, row) -> Job:
-        """Run a stored run's recipe again on its model and data (nothing reused), in the worker process."""
+    def rerun(self, row, trust: bool = False) -> Job:
+        """Run a stored run's recipe again on its model and data (nothing reused), in the worker process.
+
+        ``trust`` (a full-pickle model the user confirmed) holds for this run only: it is never stored.
+        """
         ws, worker = self.workspace, self.worker
         path = str(ws.path)
 
         def work(progress, cancel):
             from core.store.execute import RunRequest
 
-            request = RunRequest.from_row(row)
+            request = RunRequest.from_row(row, trust=trust)
             payload = {"workspace": path, "request": request_payload(request), "reuse": False,
                        "model_spec": request.model_spec, "data_spec": request.data_spec}
             return worker.execute("run", payload, progress=progress, cancel=cancel)
@@ -524,9 +531,32 @@ class MainWindow(QMainWindow):
         job = Job(f"Running #{row.id} {row.name} again", work, kind="run")
         job.signals.finished.connect(lambda done: (self.explore_page.refresh(), self.explore_page.select_run(done["run_id"]),
                                                    self.statusBar().showMessage(f"run #{done['run_id']} stored ({done['status']})", 8000)))
-        job.signals.failed.connect(lambda msg, exc: self.show_error(msg))
+        job.signals.failed.connect(lambda msg, exc: self._rerun_failed(row, trust, msg))
         job.signals.cancelled.connect(self.explore_page.refresh)
         return self.jobs.start(job)
+
+    def _rerun_failed(self, row, trust: bool, message: str) -> None:
+        # the worker process sends the message, not the exception's type: UntrustedPickleError is known by its words
+        if not trust and "is a full pickle" in message:
+            if self._ask_trust(row.model_spec):
+                self.rerun(row, trust=True)
+            return
+        self.show_error(message)
+
+    def _ask_trust(self, spec: str) -> bool:
+        """Whether the user trusts a full-pickle model file (loading it runs code from it); never asked headless."""
+        if self.property("headless_errors"):
+            return False
+        answer = QMessageBox.question(
+            self,
+            "Trust this file?",
+            f"{Path(spec).name} is a full Python pickle. Loading it runs code stored in the file, "
+            "which can do anything your user account can.\n\nLoad it only if you trust where it came from. "
+            "Load it now?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def _run_finished(self, row) -> None:
         self.explore_page.refresh()
@@ -554,16 +584,7 @@ class MainWindow(QMainWindow):
 
     def _model_failed(self, spec: str, message: str, exc: object) -> None:
         if isinstance(exc, UntrustedPickleError) and not self.property("headless_errors"):
-            answer = QMessageBox.question(
-                self,
-                "Trust this file?",
-                f"{Path(spec).name} is a full Python pickle. Loading it runs code stored in the file, "
-                "which can do anything your user account can.\n\nLoad it only if you trust where it came from. "
-                "Load it now?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )
-            if answer == QMessageBox.StandardButton.Yes:
+            if self._ask_trust(spec):
                 self.load_model(spec, trust=True)
             return
         self.show_error(message)

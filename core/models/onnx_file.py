@@ -28,15 +28,14 @@ def load_onnx(path: Path) -> tuple[OnnxModel, Optional[tuple[int, int, int]], Op
         raise corrupt(path, "ONNX", exc) from exc
     notes: list[str] = []
     inputs = graph_inputs(proto)
-    shape = None
     if len(inputs) != 1:
-        notes.append(f"the graph takes {len(inputs)} inputs; EdgeSlim feeds one image batch")
+        raise ModelLoadError(_inputs_problem(path, inputs), "export the model with a single image input")
+    shape = None
+    dims = tensor_dims(inputs[0])
+    if len(dims) == 4 and all(isinstance(d, int) for d in dims[1:]):
+        shape = tuple(dims[1:])
     else:
-        dims = tensor_dims(inputs[0])
-        if len(dims) == 4 and all(isinstance(d, int) for d in dims[1:]):
-            shape = tuple(dims[1:])
-        else:
-            notes.append(f"the graph's input shape {dims} is not (N, C, H, W) with fixed C, H, W; pass --input-shape C,H,W")
+        notes.append(f"the graph's input shape {dims} is not (N, C, H, W) with fixed C, H, W; pass --input-shape C,H,W")
     classes = None
     if proto.graph.output:
         out = tensor_dims(proto.graph.output[0])
@@ -56,6 +55,14 @@ def load_onnx(path: Path) -> tuple[OnnxModel, Optional[tuple[int, int, int]], Op
         if plan.dynamic_path is not None:
             runnable = OnnxModel(plan.dynamic_path)
     return runnable, shape, classes, notes  # type: ignore[return-value]
+
+
+def _inputs_problem(path: Path, inputs: list) -> str:
+    """Why a graph without exactly one real input cannot be fed (not the preset's or the shape's fault)."""
+    if not inputs:
+        return f"the ONNX model {path.name} has no inputs; EdgeSlim supports models with one image input"
+    names = ", ".join(i.name for i in inputs[:5]) + (", ..." if len(inputs) > 5 else "")
+    return f"the ONNX model {path.name} has {len(inputs)} inputs ({names}); EdgeSlim supports models with one image input"
 
 
 def graph_inputs(proto) -> list:

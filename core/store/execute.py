@@ -19,6 +19,7 @@ from core.errors import EdgeSlimError
 from core.jobs import CancelToken, Cancelled, ProgressFn
 from core.pipeline.recipe import parse_recipe
 from core.pipeline.runner import RunOptions, RunResult, StepRecord, run_recipe
+from core.store.disk_faults import write_fault, write_fault_error
 from core.store.workspace import RunRow, Workspace, missing_artifacts
 
 
@@ -184,8 +185,16 @@ def execute_run(
         ws.finish_run(run_id, "cancelled", error="cancelled by the user")
         raise
     except Exception as exc:
-        ws.finish_run(run_id, "failed", error=str(exc))
-        raise
+        fault = write_fault(exc)
+        if fault is None:
+            ws.finish_run(run_id, "failed", error=str(exc))
+            raise
+        error = write_fault_error(fault, out_dir, run_id)
+        try:  # the database may be on the full disk too: the run is then found interrupted later
+            ws.finish_run(run_id, "failed", error=str(error))
+        except Exception:
+            pass
+        raise error from exc
     ws.finish_run(run_id, result.status, result.to_dict(), error=result.error)
     return Execution(ws.get_run(run_id), note=note)
 

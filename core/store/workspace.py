@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from core.errors import EdgeSlimError
+from core.store.read_only import connect_read_only
 from core.store.schema import migrate
 
 DB_NAME = "edgeslim.sqlite"
@@ -121,16 +122,26 @@ def pid_alive(pid: Optional[int]) -> bool:
 class Workspace:
     """The experiment store of one folder. Use it from one process at a time per object; it is thread-safe."""
 
-    def __init__(self, path: Path | str, *, check_interrupted: bool = True) -> None:
+    def __init__(self, path: Path | str, *, check_interrupted: bool = True, read_only: bool = False) -> None:
+        """Open (creating when new) the workspace; ``read_only`` opens an existing one without writing anything."""
         self.path = Path(path).expanduser()
         if self.path.exists() and not self.path.is_dir():
             raise EdgeSlimError(f"the workspace {self.path} is a file, not a folder", "choose a folder for the workspace")
         self._refuse_lost_database()
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self.interrupted: list[int] = []
+        if read_only:
+            try:
+                self._conn = connect_read_only(self.db_path, self.path)
+            except sqlite3.DatabaseError as exc:
+                raise EdgeSlimError(f"the workspace database {self.db_path} is unreadable ({exc})",
+                                    "open another workspace folder, or restore the file from a backup") from None
+            return
         try:
             self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise EdgeSlimError(f"cannot create the workspace folder {self.path} ({exc.strerror})", "choose a folder you can write to") from None
-        self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(str(self.db_path), timeout=30.0, check_same_thread=False, isolation_level=None)
             self._conn.row_factory = sqlite3.Row
@@ -140,10 +151,13 @@ class Workspace:
             self._conn.isolation_level = ""  # back to implicit transactions for `with conn:` blocks
             migrate(self._conn, str(self.path))
         except sqlite3.DatabaseError as exc:
+            if "readonly" in str(exc) or "read-only" in str(exc):  # intact, but this process may not write it
+                raise EdgeSlimError(f"the workspace {self.path} is read-only ({exc}); runs cannot be stored in it",
+                                    "choose a folder you can write to for --workspace (listing and showing runs works read-only)") from None
             raise EdgeSlimError(
                 f"the workspace database {self.db_path} is unreadable ({exc})", "open another workspace folder, or restore the file from a backup"
             ) from None
-        self.interrupted: list[int] = self.mark_interrupted() if check_interrupted else []
+        self.interrupted = self.mark_interrupted() if check_interrupted else []
 
     def _refuse_lost_database(self) -> None:
         """A missing or empty database beside earlier runs' files is a loss to report, not a new workspace to start.

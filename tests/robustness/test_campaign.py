@@ -135,6 +135,29 @@ def onnx_model(rel: str) -> Callable[[Path], None]:
     return setup
 
 
+SWEEP = 'name = "g"\nrecipe = "base.toml"\n[grid]\n"prune.unstructured.sparsity" = [0.2, 0.5]\n'
+
+
+def two_input_onnx(rel: str) -> Callable[[Path], None]:
+    """A classifier whose graph takes an image and a second tensor."""
+
+    def setup(tmp: Path) -> None:
+        import torch
+
+        class TwoInputs(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.conv = torch.nn.Conv2d(3, 4, 3)
+
+            def forward(self, image, scale):
+                return self.conv(image).mean(dim=(2, 3)) * scale
+
+        torch.onnx.export(TwoInputs().eval(), (torch.randn(1, 3, 16, 16), torch.ones(1, 1)), str(tmp / rel),
+                          input_names=["image", "scale"], output_names=["logits"], dynamo=False)
+
+    return setup
+
+
 def same_file(rel: str) -> Callable[[Path], None]:
     def check(tmp: Path) -> None:
         assert hashlib.sha256((tmp / rel).read_bytes()).hexdigest() == (tmp / (rel + ".sha256")).read_text()
@@ -284,6 +307,19 @@ CASES: list[Case] = [
          (write_text("recipe.toml", DEEP_RECIPE),), (absent("o"),)),
     Case("recipe-saved-with-a-bom", (*RUN, "--model", "demo", "--out", "{tmp}/o"), 2, "line 4: prune.structured: ratio = 7",
          (write_text("recipe.toml", BOM_RECIPE),), (absent("o"),)),
+    # item 11: an output path that cannot be written is refused before any model is loaded (the model here would not load)
+    Case("run-workspace-is-a-file", (*RUN, "--model", "{tmp}/missing.pt", "--workspace", "{tmp}/ws"), 2, "--workspace",
+         (write("recipe.toml", RECIPE), write("ws", "mine")), (unchanged("ws", "mine"),), ("is a file",)),
+    Case("run-workspace-under-a-file", (*RUN, "--model", "{tmp}/missing.pt", "--workspace", "{tmp}/f/ws"), 2, "cannot be created",
+         (write("recipe.toml", RECIPE), write("f", "mine")), (unchanged("f", "mine"),), ("is a file",)),
+    Case("sweep-workspace-is-a-file", ("sweep", "{tmp}/s.toml", "--model", "{tmp}/missing.pt", "--data", "demo", "--workspace",
+                                       "{tmp}/ws"), 2, "--workspace", (write("base.toml", RECIPE), write_text("s.toml", SWEEP),
+                                                                      write("ws", "mine")), (unchanged("ws", "mine"),), ("is a file",)),
+    Case("run-out-under-a-file", (*RUN, "--model", "{tmp}/missing.pt", "--out", "{tmp}/f/o"), 2, "cannot be created",
+         (write("recipe.toml", RECIPE), write("f", "mine")), (unchanged("f", "mine"),)),
+    # item 13: a model with two inputs is named as such, not blamed on the preset or the input shape
+    Case("onnx-model-with-two-inputs", (*RUN, "--model", "{tmp}/two.onnx", "--out", "{tmp}/o", "--quiet"), 2, "has 2 inputs (image, scale)",
+         (write("recipe.toml", QUANT), two_input_onnx("two.onnx")), (absent("o"),), ("single image input",)),
 ]
 
 
