@@ -1,6 +1,7 @@
 """``load_model``: one entry point from a spec the user typed to a :class:`LoadedModel`.
 
-Specs: ``demo``, ``torchvision:NAME``, or a file (state_dict + ``arch``,
+Specs: ``demo``, ``torchvision:NAME``, ``timm:NAME`` (timm is optional and
+imported only then), or a file (state_dict + ``arch``,
 ``.pt2`` program, TorchScript, full pickle behind ``trust``, ONNX). Every input
 problem becomes a :class:`ModelLoadError` with the fix, never a traceback.
 """
@@ -11,6 +12,7 @@ import json
 import warnings
 import zipfile
 from pathlib import Path
+from types import ModuleType
 from typing import Optional, Union
 
 import torch
@@ -18,6 +20,7 @@ from torch import nn
 
 import core.paths as paths
 from core.errors import ModelLoadError, ShapeMismatchError, UntrustedPickleError
+from core.models import timm_zoo
 from core.models import torchvision_zoo as zoo
 from core.models.loaded import LoadedModel
 from core.models.spec import ModelSpec, corrupt, file_family, first_line, parse_spec, sniff_torch_archive
@@ -39,8 +42,8 @@ def load_model(
 ) -> LoadedModel:
     """Turn ``spec`` into a runnable model plus what is known about it.
 
-    ``arch`` names the architecture of a state_dict file (``torchvision:NAME`` or
-    ``demo``); ``weights`` is a state_dict for a built-in spec; ``trust`` allows
+    ``arch`` names the architecture of a state_dict file (``torchvision:NAME``,
+    ``timm:NAME`` or ``demo``); ``weights`` is a state_dict for a built-in spec; ``trust`` allows
     unpickling a full-module file (which runs code from it); ``input_shape``
     (C, H, W) is used when the file does not say, and checked when it does.
     """
@@ -48,11 +51,11 @@ def load_model(
         input_shape = check_shape(input_shape)
     parsed = parse_spec(spec)
     if parsed.kind == "file" and weights is not None:
-        raise ModelLoadError("--weights goes with `demo` or `torchvision:NAME`", f"to load {parsed.path} alone, drop --weights")
+        raise ModelLoadError("--weights goes with `demo`, `torchvision:NAME` or `timm:NAME`", f"to load {parsed.path} alone, drop --weights")
     if parsed.kind == "demo":
         model = _load_demo(spec, weights)
-    elif parsed.kind == "torchvision":
-        model = _load_torchvision(spec, parsed.name, num_classes, weights)
+    elif parsed.kind in ("torchvision", "timm"):
+        model = _load_zoo(_zoo_for(parsed.kind), spec, parsed.name, num_classes, weights)
     else:
         model = _load_file(spec, parsed, arch, num_classes, trust)
     return _settle(model, num_classes, input_shape)
@@ -127,7 +130,16 @@ def _demo_card():
         raise ModelLoadError(f"the demo model card {card_path} is unreadable ({type(exc).__name__}: {first_line(exc)})", DEMO_MISSING_FIX) from exc
 
 
-def _load_torchvision(spec: str, name: str, num_classes: Optional[int], weights: Union[str, Path, None]) -> LoadedModel:
+def _zoo_for(kind: str) -> ModuleType:
+    """The module that builds ``kind`` architectures (both expose the same functions)."""
+    return timm_zoo if kind == "timm" else zoo
+
+
+def _load_zoo(
+    zoo: ModuleType, spec: str, name: str, num_classes: Optional[int], weights: Union[str, Path, None]
+) -> LoadedModel:
+    """A ``torchvision:NAME`` / ``timm:NAME`` architecture, random or with the user's ``weights``."""
+    prefix = "timm" if zoo is timm_zoo else "torchvision"
     name = zoo.check_name(name)
     notes: list[str] = []
     state = None
@@ -149,16 +161,16 @@ def _load_torchvision(spec: str, name: str, num_classes: Optional[int], weights:
         notes.append("randomly initialised (no weights given): accuracy is chance level; pass --weights FILE for trained weights")
     module = zoo.build(name, num_classes or 1000)
     if state is not None:
-        load_into(module, state, str(weights), f"check that the weights are for torchvision:{name} (--arch) and the class count (--num-classes)")
+        load_into(module, state, str(weights), f"check that the weights are for {prefix}:{name} (--arch) and the class count (--num-classes)")
     return LoadedModel(
         spec=spec,
-        source_format="torchvision",
+        source_format=prefix,
         runnable=module,
         name=name,
         input_shape=zoo.input_shape_for(name),
         num_classes=num_classes or 1000,
         file_path=Path(weights) if weights is not None else None,
-        arch=f"torchvision:{name}",
+        arch=f"{prefix}:{name}",
         notes=notes,
     )
 
@@ -223,7 +235,7 @@ def _load_state_dict(spec: str, path: Path, state: dict, arch: Optional[str], nu
         hint = " (its keys look like the demo family: --arch demo)" if looks_demo else ""
         raise ModelLoadError(
             f"{path.name} holds only weights (a state_dict), not an architecture{hint}",
-            "pass --arch torchvision:NAME (e.g. --arch torchvision:resnet18) or --arch demo, plus --num-classes if it is not inferred",
+            "pass --arch torchvision:NAME (e.g. --arch torchvision:resnet18), --arch timm:NAME or --arch demo, plus --num-classes if it is not inferred",
         )
     arch_spec = parse_arch(arch)
     if arch_spec == "demo":
@@ -240,7 +252,9 @@ def _load_state_dict(spec: str, path: Path, state: dict, arch: Optional[str], nu
         module = DemoResNet(config)
         load_into(module, state, path.name, "check that the file holds DemoResNet weights")
         return LoadedModel(spec, "state_dict", module.eval(), path.stem, (config.in_channels, 32, 32), config.num_classes, file_path=path, arch=DEMO_ARCH)
-    name = zoo.check_name(arch_spec)
+    prefix, arch_name = arch_spec.split(":", 1) if arch_spec.startswith("timm:") else ("torchvision", arch_spec)
+    zoo = _zoo_for(prefix)
+    name = zoo.check_name(arch_name)
     reference = zoo.build(name, 1000, device="meta").state_dict()
     from core.models.state_dict import strip_prefixes
 
@@ -251,21 +265,26 @@ def _load_state_dict(spec: str, path: Path, state: dict, arch: Optional[str], nu
     fix = (
         f"the file has a {found}-class head: pass --num-classes {found}"
         if found is not None and found != classes
-        else f"check that the weights are for torchvision:{name}; pass the --arch they were trained with"
+        else f"check that the weights are for {prefix}:{name}; pass the --arch they were trained with"
     )
     load_into(module, state, path.name, fix)
-    return LoadedModel(spec, "state_dict", module, path.stem, zoo.input_shape_for(name), classes, file_path=path, arch=f"torchvision:{name}")
+    return LoadedModel(spec, "state_dict", module, path.stem, zoo.input_shape_for(name), classes, file_path=path, arch=f"{prefix}:{name}")
 
 
 def parse_arch(arch: str) -> str:
-    """``demo`` or a torchvision model name from an ``--arch`` value."""
+    """``demo``, ``timm:NAME`` or a torchvision model name from an ``--arch`` value."""
     text = arch.strip()
     if text.lower() in ("demo", DEMO_ARCH.lower()):
         return "demo"
     if text.lower().startswith("torchvision:"):
         return text.split(":", 1)[1].strip()
+    if text.lower().startswith("timm:"):
+        name = text.split(":", 1)[1].strip()
+        if not name:
+            raise ModelLoadError("`--arch timm:` needs an architecture name", "use e.g. --arch timm:efficientnet_lite0")
+        return f"timm:{name}"
     if ":" in text:
-        raise ModelLoadError(f"unknown architecture `{arch}`", "use --arch torchvision:NAME or --arch demo")
+        raise ModelLoadError(f"unknown architecture `{arch}`", "use --arch torchvision:NAME, --arch timm:NAME or --arch demo")
     return text  # a bare torchvision name
 
 

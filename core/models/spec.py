@@ -25,8 +25,8 @@ EXTENSIONS = {
     ".pt2": "pt2",
     ".onnx": "onnx",
 }
-SPEC_PREFIXES = ("demo", "torchvision:NAME")
-SPEC_HELP = "use `demo`, `torchvision:NAME` or the path of a model file (" + ", ".join(EXTENSIONS) + ")"
+SPEC_PREFIXES = ("demo", "torchvision:NAME", "timm:NAME")
+SPEC_HELP = "use `demo`, `torchvision:NAME`, `timm:NAME` or the path of a model file (" + ", ".join(EXTENSIONS) + ")"
 
 # a torch.save archive has this pickle; TorchScript adds code/ and constants.pkl; .pt2 adds these
 _PT2_MARKERS = ("archive_format", "models/model.json", "serialized_exported_program.json")
@@ -36,8 +36,8 @@ _PT2_MARKERS = ("archive_format", "models/model.json", "serialized_exported_prog
 class ModelSpec:
     """A parsed spec: a built-in ("demo", "torchvision") or a file."""
 
-    kind: str  # demo | torchvision | file
-    name: str = ""  # architecture name for torchvision
+    kind: str  # demo | torchvision | timm | file
+    name: str = ""  # architecture name for torchvision / timm
     path: Optional[Path] = None
 
 
@@ -49,11 +49,12 @@ def parse_spec(spec: str) -> ModelSpec:
     lowered = text.lower()
     if lowered in ("demo", "demo:demoresnet"):
         return ModelSpec("demo", "DemoResNet")
-    if lowered.startswith("torchvision:"):
-        name = text.split(":", 1)[1].strip()
-        if not name:
-            raise ModelLoadError("`torchvision:` needs an architecture name", "use e.g. `torchvision:resnet18`")
-        return ModelSpec("torchvision", name)
+    for kind, example in (("torchvision", "resnet18"), ("timm", "efficientnet_lite0")):
+        if lowered.startswith(kind + ":"):
+            name = text.split(":", 1)[1].strip()
+            if not name:
+                raise ModelLoadError(f"`{kind}:` needs an architecture name", f"use e.g. `{kind}:{example}`")
+            return ModelSpec(kind, name)
     path = Path(text).expanduser()
     prefix = text.split(":", 1)[0]
     looks_like_prefix = ":" in text and len(prefix) > 1 and "/" not in prefix and "\\" not in prefix
