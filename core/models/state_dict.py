@@ -9,6 +9,7 @@ mismatch is reported key by key with the likely fix instead of torch's wall of t
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
@@ -30,7 +31,9 @@ class FullPickle(Exception):
 def safe_load(path: Path):
     """``torch.load(weights_only=True)``; :class:`FullPickle` when the file needs full unpickling."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says what matters
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only load failed" in str(exc).lower():
             raise FullPickle(str(exc)) from exc

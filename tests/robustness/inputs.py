@@ -93,3 +93,116 @@ def wide_digits(rel: str, per_format: int = 5) -> Callable[[Path], None]:
         Image.fromarray(np.full((32, 32), np.nan, np.float32)).save(root / "5" / "nan.tif")
 
     return setup
+
+
+# --------------------------------------------------------------------------- inputs that already gave one clean line
+
+
+def bad_model_file(rel: str, kind: str) -> Callable[[Path], None]:
+    """A model file that holds nothing (empty), noise (random), prose (text), or the first half of a real one."""
+
+    def setup(tmp: Path) -> None:
+        path = tmp / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "empty":
+            path.write_bytes(b"")
+        elif kind == "random":
+            path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+        elif kind == "text":
+            path.write_text("hello, this is not a model\n")
+        else:
+            whole = tmp / ("whole" + path.suffix)
+            _real_model_file(whole)
+            data = whole.read_bytes()
+            path.write_bytes(data[: len(data) // 2])
+
+    return setup
+
+
+def _real_model_file(path: Path) -> None:
+    """The demo model saved in the format its extension names (.pt: state_dict, .pt2: program, .onnx)."""
+    import torch
+
+    from core.models import load_model
+
+    model = load_model("demo")
+    if path.suffix == ".pt":
+        torch.save(model.module.state_dict(), path)
+    elif path.suffix == ".pt2":
+        example = (torch.randn(1, *model.input_shape),)
+        torch.export.save(torch.export.export(model.module.eval(), example), path)
+    else:
+        from core.models.onnx_export import export_onnx
+
+        export_onnx(model.module, tuple(model.input_shape), path)
+
+
+def state_dict(rel: str, arch: str) -> Callable[[Path], None]:
+    """Weights of ``arch`` (``demo`` or a torchvision name, 10 classes to keep the file small)."""
+
+    def setup(tmp: Path) -> None:
+        import torch
+        import torchvision
+
+        from core.models import load_model
+
+        module = load_model("demo").module if arch == "demo" else getattr(torchvision.models, arch)(num_classes=10)
+        torch.save(module.state_dict(), tmp / rel)
+
+    return setup
+
+
+def raw_pickle(rel: str, obj: object) -> Callable[[Path], None]:
+    """A file written by plain ``pickle`` (protocol 4), not by ``torch.save``."""
+
+    def setup(tmp: Path) -> None:
+        import pickle
+
+        (tmp / rel).write_bytes(pickle.dumps(obj, protocol=4))
+
+    return setup
+
+
+def image_folder(rel: str, classes: int = 10, per_class: int = 2, cmyk: bool = False) -> Callable[[Path], None]:
+    """``classes`` class folders (named 0, 1, …: the demo model's 10 outputs) of 28×28 noise images:
+    RGB PNGs, or with ``cmyk`` CMYK JPEGs (so every image read, whatever the split, is one)."""
+
+    def setup(tmp: Path) -> None:
+        from PIL import Image
+
+        for c in range(classes):
+            folder = tmp / rel / str(c)
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                pixels = np.random.default_rng(c * 100 + i).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+                image = Image.fromarray(pixels)
+                if cmyk:
+                    image.convert("CMYK").save(folder / f"{i}.jpg")
+                else:
+                    image.save(folder / f"{i}.png")
+
+    return setup
+
+
+def odd_image(rel: str, kind: str) -> Callable[[Path], None]:
+    """One odd file among the images: a corrupt PNG, a 1×1 image, or a symlink back to the data root."""
+
+    def setup(tmp: Path) -> None:
+        from PIL import Image
+
+        path = tmp / rel
+        if kind == "corrupt":
+            path.write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
+        elif kind == "1x1":
+            Image.new("RGB", (1, 1), (200, 10, 10)).save(path)
+        else:  # a symlink to its own data folder's root: walking it naively never ends
+            path.symlink_to(tmp / Path(rel).parts[0], target_is_directory=True)
+
+    return setup
+
+
+def random_bytes(rel: str, size: int) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        (tmp / rel).write_bytes(np.random.default_rng(1).integers(0, 256, size, dtype=np.uint8).tobytes())
+
+    return setup

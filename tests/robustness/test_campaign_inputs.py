@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 
 from core.cli import main
-from tests.robustness.inputs import wide_digits
+from tests.robustness.inputs import image_folder, odd_image, wide_digits
 
 
 def top1_at_least(limit: float) -> Callable[[str], None]:
@@ -24,6 +24,10 @@ def top1_at_least(limit: float) -> Callable[[str], None]:
         assert m and float(m.group(1)) >= limit, out
 
     return check
+
+
+def no_note(out: str) -> None:
+    assert "note:" not in out, out
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,21 @@ ROWS: list[Row] = [
     # item 10: a mistyped --workspace path is created, and said so
     Row("runs-list-in-a-mistyped-workspace", ("runs", "list", "--workspace", "{tmp}/wrokspace"), 0,
         stderr=("edgeslim-cli: created new workspace at {tmp}/wrokspace",)),
+]
+
+# The campaign's odd images that already loaded before issue 15 (a note where one is skipped or resized): kept as rows.
+EVALUATE = ("evaluate", "demo", "--data", "{tmp}/imgs", "--preset", "as-is", "--repeats", "1", "--threads", "1", "--quiet")
+ROWS += [
+    Row("data-with-a-corrupt-png", EVALUATE, 0, stdout=("note: unreadable image 3/bad.png (cannot identify image file)",
+                                                          "(10 validation images)"),
+        setup=(image_folder("imgs"), odd_image("imgs/3/bad.png", "corrupt"))),
+    Row("data-of-cmyk-jpegs", EVALUATE, 0, stdout=("(10 validation images)",), setup=(image_folder("imgs", cmyk=True),),
+        checks=(no_note,)),
+    Row("data-with-a-1x1-image-resized", (*EVALUATE, "--image-size", "28"), 0,
+        stdout=("note: images come in 2 sizes (28×28 (20 images), 1×1 (1 image))",),
+        setup=(image_folder("imgs"), odd_image("imgs/3/one.png", "1x1"))),
+    Row("data-with-a-symlink-loop", EVALUATE, 0, stdout=("(10 validation images)",), checks=(no_note,),
+        setup=(image_folder("imgs"), odd_image("imgs/3/loop", "loop"))),
 ]
 
 
