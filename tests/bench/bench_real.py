@@ -22,13 +22,13 @@ model's own predictions.
    interleaved loop per batch size (2 threads, medians, sessions whose idle
    threads sleep: spinning ones slow the next session down several times).
 
-Install: ``python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install -e '.[bench]'``
-(a venv of its own, so the app's venv stays as shipped). Full run: about 16 min on
+Install: ``python3 -m venv .venv-bench && .venv-bench/bin/pip install -e '.[bench]'``
+(a venv of its own, so the app's venv stays as shipped). Full run: about 15 min on
 the 2-core machine; ``--quick`` (24 photos, 2 views each) for development.
 
 A row that fails prints as FAILED with its one-line reason; the rest go on.
 
-    /work/bench-venv/bin/python tests/bench/bench_real.py [--quick] [--only static,nncf] [--out DIR]
+    .venv-bench/bin/python tests/bench/bench_real.py [--quick] [--only static,nncf] [--out DIR]
 """
 
 from __future__ import annotations
