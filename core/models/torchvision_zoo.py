@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from core.errors import ModelLoadError
+from core.models.heads import classes_in, head_keys_of
 
 DEFAULT_INPUT_SHAPE = (3, 224, 224)
 # architectures whose stem or fixed-size layers want another resolution
@@ -65,21 +66,10 @@ def build(name: str, num_classes: int = 1000, device: str | torch.device | None 
 
 @lru_cache(maxsize=64)
 def head_keys(name: str) -> tuple[str, ...]:
-    """state_dict keys whose shape depends on ``num_classes`` (the classifier head).
-
-    Found by building the model twice on the meta device (no memory, no init
-    cost) with two class counts and comparing shapes, so it works for every
-    architecture without a table of head names.
-    """
-    a = build(name, 1000, device="meta").state_dict()
-    b = build(name, 7, device="meta").state_dict()
-    return tuple(k for k in a if k in b and a[k].shape != b[k].shape)
+    """state_dict keys whose shape depends on ``num_classes`` (the classifier head)."""
+    return head_keys_of(build, name)
 
 
 def num_classes_from_state_dict(name: str, state: dict) -> int | None:
     """The class count a state_dict for ``name`` was trained with, read off its head weights."""
-    for key in head_keys(name):
-        tensor = state.get(key)
-        if isinstance(tensor, torch.Tensor) and tensor.dim() >= 1:
-            return int(tensor.shape[0])
-    return None
+    return classes_in(head_keys(name), state)
