@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from core.cli import StderrProgress, _add_data_args, _add_model_args, _add_timing_args, _positive, _print_json, load_options
+from core.cli_common import StderrProgress, _add_data_args, _add_model_args, _add_timing_args, _positive, _print_json, load_options
 from core.errors import EdgeSlimError
 
 
@@ -51,7 +51,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep)  # a bad sweep file fails before anything is loaded or started
     if args.workers and args.cluster:
         raise EdgeSlimError("--workers and --cluster both given", "use --workers N for local processes or --cluster ADDR for Dask")
-    from core.cli import _load_data, _load_model
+    from core.cli_common import _load_data, _load_model
     from core.cli_workspace import check_workspace_writable
 
     check_workspace_writable(args.workspace)  # read-only or full: said before the model is loaded
@@ -106,7 +106,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
-    from core.cli import run_table
+    from core.cli_common import run_table
 
     with _workspace(args, read=True) as ws:
         row = ws.get_run(args.id)

@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from core.errors import ShapeMismatchError
 from core.models.exported import ProgramModule, unwrap
-from core.models.inspection import ROOT, LayerInfo, ModelInspection, per_sample_shape, shape_error
+from core.models.inspection_types import ROOT, LayerInfo, ModelInspection, per_sample_shape, shape_error
 
 
 def is_program(module: nn.Module) -> bool:

@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from core.errors import ShapeMismatchError
-from core.models.inspection import LayerInfo, ModelInspection
+from core.models.inspection_types import LayerInfo, ModelInspection
 from core.models.loaded import LoadedModel
 from core.models.onnx_file import graph_inputs, tensor_dims
 from core.models.spec import first_line
