@@ -1,0 +1,88 @@
+"""What a running service tells its front-end: typed events, never strings to be parsed.
+
+A service reports through one callable, ``emit(event)``. The CLI prints events on
+stderr; the window's job controller delivers them on the GUI thread. The stage
+list a run announces (names and weights) is the same one the recipe estimate
+reads, so the bar, the estimate and the stage labels agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+from core.errors import EdgeSlimError
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a job: its key (``baseline``, ``step-2``, ``timing``), words for it, its share of the work."""
+
+    key: str
+    label: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class StagesPlanned:
+    stages: tuple[Stage, ...]
+
+
+@dataclass(frozen=True)
+class StageStarted:
+    stage: Stage
+    index: int  # position in the planned list
+
+
+@dataclass(frozen=True)
+class StageFinished:
+    stage: Stage
+    index: int
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Overall fraction 0..1 of the whole job, and a line saying what is happening now."""
+
+    fraction: float
+    message: str
+    stage: Optional[str] = None  # the key of the stage it belongs to
+
+
+@dataclass(frozen=True)
+class PartialResult:
+    """A piece of the result available before the end (a measured step, a finished trial)."""
+
+    kind: str  # "step", "baseline", "trial", "layer", ...
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class Done:
+    result: Any = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: Union[EdgeSlimError, BaseException]
+    cancelled: bool = False
+    log: Optional[str] = None  # path of a crash log for an unexpected failure
+
+
+Event = Union[StagesPlanned, StageStarted, StageFinished, Progress, PartialResult, Done, Failed]
+Emit = Callable[[Event], None]
+
+
+def ignore(event: Event) -> None:
+    """An ``emit`` that drops every event."""
+
+
+@dataclass
+class Recorder:
+    """An ``emit`` that keeps every event (tests, and the worker process before sending)."""
+
+    events: list = field(default_factory=list)
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
