@@ -44,6 +44,7 @@ class RunOptions:
     warmup: int = 10
     repeats: int = 50
     seed: int = 0
+    device: str = "auto"  # training device: auto (CUDA when PyTorch sees a GPU) | cpu | cuda[:N]
 
 
 @dataclass

@@ -188,6 +188,7 @@ class StepContext:
     cancel: Optional[CancelToken] = None
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"  # the resolved training device (torch.device string) for steps that train
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
