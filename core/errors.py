@@ -3,9 +3,13 @@
 Every failure caused by input (a missing file, a wrong shape, a bad name) is
 raised as an :class:`EdgeSlimError` carrying the problem and the fix, so the CLI
 prints one line and exits 2, and the GUI shows a message instead of a traceback.
+A fix names the user's controls with :func:`core.app.controls.ask`, so each
+front-end words it for itself (``str(exc)`` for the CLI, ``exc.for_app()``).
 """
 
 from __future__ import annotations
+
+from core.app.controls import for_app, for_cli
 
 
 class EdgeSlimError(Exception):
@@ -16,10 +20,19 @@ class EdgeSlimError(Exception):
         self.fix = fix.rstrip(".")
         super().__init__(str(self))
 
+    def _worded(self, render) -> str:
+        problem, fix = render(self.problem), render(self.fix)
+        if not fix:
+            return f"{problem}."
+        return f"{problem}. {fix[0].upper()}{fix[1:]}."
+
     def __str__(self) -> str:
-        if not self.fix:
-            return f"{self.problem}."
-        return f"{self.problem}. {self.fix[0].upper()}{self.fix[1:]}."
+        """The message in the CLI's words (controls as flags)."""
+        return self._worded(for_cli)
+
+    def for_app(self) -> str:
+        """The message in the window's words (controls as the app labels them)."""
+        return self._worded(for_app)
 
 
 class ModelLoadError(EdgeSlimError):
