@@ -41,9 +41,9 @@ def load_techniques(progress: ProgressFn, cancel: CancelToken):
         from core.techniques import all_techniques
 
         techniques = all_techniques()
-        import core.recipe_draft  # noqa: F401
-        import core.store.execute  # noqa: F401
-        import core.estimate  # noqa: F401
+        import core.app.recipe_draft  # noqa: F401
+        import core.app.execute  # noqa: F401
+        import core.app.estimate  # noqa: F401
     progress(1.0, "compression techniques loaded")
     return techniques
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from core import __version__
 from core.errors import EdgeSlimError, UntrustedPickleError
-from core.session import Session
+from core.app.session import Session
 from gui import loading
 from gui.icons import icon
 from gui.panels.compress_page import CompressPage, RunInputs
@@ -521,7 +521,7 @@ class MainWindow(QMainWindow):
         path = str(ws.path)
 
         def work(progress, cancel):
-            from core.store.execute import RunRequest
+            from core.app.execute import RunRequest
 
             request = RunRequest.from_row(row, trust=trust)
             payload = {"workspace": path, "request": request_payload(request), "reuse": False,
@@ -614,7 +614,7 @@ class MainWindow(QMainWindow):
             self.show_error("Load a model and a dataset first: the baseline is measured on the dataset's validation split.")
             return None
         from core.pipeline.runner import RunOptions
-        from core.store.execute import RunRequest
+        from core.app.execute import RunRequest
 
         threads = self.compress_page.threads.value()
         request = RunRequest("", model.spec, data.spec, self.load_options(), RunOptions(threads=threads))

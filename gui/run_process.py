@@ -11,7 +11,7 @@ few seconds later is killed and its run stored as cancelled.
 
 The child is started once (on first use) and kept, with the loaded model and
 dataset cached between tasks. The request is plain data — the same
-:class:`core.store.execute.RunRequest` the CLI and the sweeps use — and
+:class:`core.app.execute.RunRequest` the CLI and the sweeps use — and
 results land in the workspace from the child; the window reads them back from
 there. This module does not import Qt (the child imports it).
 """
@@ -51,7 +51,7 @@ def _serve(requests, events, cancel_event) -> None:  # pragma: no cover - runs i
     try:
         import torch  # noqa: F401
 
-        import core.store.execute  # noqa: F401
+        import core.app.execute  # noqa: F401
         import core.techniques  # noqa: F401
         import gui.tasks  # noqa: F401
     except BaseException as exc:

@@ -45,7 +45,7 @@ from core.pipeline.pareto import OBJECTIVES, check_objectives, metric, summarise
 from core.pipeline.recipe import Recipe, RecipeError, load_recipe, make_step, parse_recipe, tomllib
 from core.pipeline.runner import RunOptions
 from core.pipeline.trial import TrialResult
-from core.store.execute import RunRequest
+from core.app.execute import RunRequest
 
 if TYPE_CHECKING:
     from core.pipeline.executors import Executor

@@ -37,7 +37,7 @@ def run_trial(workspace_path: str, number: int, point: dict, request: dict, canc
     """
     from core.jobs import Cancelled
     from core.pipeline.runner import RunOptions
-    from core.store.execute import RunRequest, execute_run
+    from core.app.execute import RunRequest, execute_run
     from core.store.workspace import Workspace
 
     req = RunRequest(**{**request, "options": RunOptions(**request["options"])})

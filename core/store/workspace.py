@@ -4,7 +4,7 @@ Every run is a row from the moment it is queued; its metrics are written after
 each step and its files live in ``artifacts/run-<id>/`` (written atomically by
 the runner). A run left ``running`` by a process that no longer exists is
 marked ``interrupted`` the next time the workspace is opened, and can be run
-again with :func:`core.store.execute.resume_run`. Several processes (sweep
+again with :func:`core.app.execute.resume_run`. Several processes (sweep
 workers) may write at once: WAL lets readers go on while one writer commits,
 and each write is one short transaction.
 """

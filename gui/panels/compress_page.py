@@ -1,7 +1,7 @@
 """Compress page: build a recipe from the technique registry, see its estimate, run it, read the result.
 
-The page edits a :class:`core.recipe_draft.RecipeDraft` (every check is
-core's); running builds a :class:`core.store.execute.RunRequest` and hands it
+The page edits a :class:`core.app.recipe_draft.RecipeDraft` (every check is
+core's); running builds a :class:`core.app.execute.RunRequest` and hands it
 to a worker job that calls ``execute_run``, so the run lands in the workspace
 like one from ``edgeslim-cli run --workspace``. The widgets only show what the
 draft, the estimate and the run report.
@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from core import fmt
 from core.errors import EdgeSlimError
-from core.session import Session
+from core.app.session import Session
 from gui.icons import icon
 from gui.style import ERROR_COLOUR, MUTED_COLOUR
 from gui.widgets.param_form import ParamForm
@@ -87,12 +87,12 @@ class CompressPage(QWidget):
         super().__init__(parent)
         self.session, self.jobs, self.run_inputs, self.report_error = session, jobs, run_inputs, report_error
         self.worker = worker  # gui.run_process.RunWorker: runs happen in its child process
-        self.draft = None  # core.recipe_draft.RecipeDraft, once the technique registry has loaded
+        self.draft = None  # core.app.recipe_draft.RecipeDraft, once the technique registry has loaded
         self.techniques: list = []
         self.recipe_path: Optional[Path] = None
         self.run_job: Optional[Job] = None
         self.estimate_job: Optional[Job] = None
-        self.estimate = None  # core.estimate.RecipeEstimate of the recipe as it was last estimated
+        self.estimate = None  # core.app.estimate.RecipeEstimate of the recipe as it was last estimated
         self.stages: list = []
         self.run_started_at = 0.0
         self.last_fraction = 0.0
@@ -333,8 +333,8 @@ class CompressPage(QWidget):
 
     def set_techniques(self, techniques: list) -> None:
         """Called once the registry has loaded (on a worker): fill the menus, start from a preset."""
-        from core.presets import PRESETS, example_recipes
-        from core.recipe_draft import RecipeDraft
+        from core.app.presets import PRESETS, example_recipes
+        from core.app.recipe_draft import RecipeDraft
 
         self.techniques = techniques
         self.add_menu.clear()
@@ -389,7 +389,7 @@ class CompressPage(QWidget):
         self._refresh_steps(select=step.uid)
 
     def load_preset(self, name: str) -> None:
-        from core.presets import get_preset
+        from core.app.presets import get_preset
 
         self._load_recipe(get_preset(name).recipe())
         self.recipe_path = None
@@ -616,14 +616,14 @@ class CompressPage(QWidget):
             self.estimate_label.setText("The estimate appears once the recipe has no problems.")
             return
         recipe = self.draft.to_recipe()
-        from core.estimate import STRUCTURAL_FAMILIES
+        from core.app.estimate import STRUCTURAL_FAMILIES
 
         slow = [s.technique for s in recipe.active_steps if s.technique == "lowrank.tucker"]
         self.estimate_label.setText("Estimating params and MACs after the recipe…" + (" (a Tucker decomposition takes a while)" if slow else ""))
         needs_work = any(s.info.family in STRUCTURAL_FAMILIES or hasattr(s.config, "make_student") for s in recipe.active_steps)
 
         def work(progress, cancel):
-            from core.estimate import estimate_recipe
+            from core.app.estimate import estimate_recipe
 
             return estimate_recipe(recipe, model, data, progress=progress, cancel=cancel)
 
@@ -702,9 +702,9 @@ class CompressPage(QWidget):
             self.reason_label.setText(reason)
             self.reason_label.setVisible(True)
             return None
-        from core.estimate import run_stages
+        from core.app.estimate import run_stages
         from core.pipeline.runner import RunOptions
-        from core.store.execute import Execution, RunRequest
+        from core.app.execute import Execution, RunRequest
         from gui.run_process import WorkerDied, request_payload
 
         inputs = self.run_inputs()

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.session import Session
+from core.app.session import Session
 from gui.panels.summary import SummaryCard
 from gui.style import ERROR_COLOUR
 from gui.widgets.table import DataTable

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from core import fmt
 from core.errors import EdgeSlimError
-from core.session import Session
+from core.app.session import Session
 from gui.icons import icon
 from gui.style import ERROR_COLOUR
 from gui.widgets.bundle_view import BundleView

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import fmt
-from core.session import Session
+from core.app.session import Session
 from gui.panels.summary import SummaryCard
 from gui.widgets.table import DataTable
 

@@ -116,7 +116,7 @@ def sensitivity(payload: dict, ctx: TaskContext) -> dict:
     from core.jobs import sub_progress
     from core.metrics import check_compatible
     from core.pipeline.sensitivity import PRUNE, QUANT, prune_sensitivity, quant_sensitivity
-    from core.store.execute import RunRequest, load_inputs
+    from core.app.execute import RunRequest, load_inputs
 
     technique = payload.get("technique")
     if technique not in (PRUNE, QUANT):

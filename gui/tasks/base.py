@@ -41,7 +41,7 @@ def task(kind: str) -> Callable[[TaskFn], TaskFn]:
 def request_from(payload: dict):
     """The RunRequest a payload carries (see :func:`gui.run_process.request_payload`)."""
     from core.pipeline.runner import RunOptions
-    from core.store.execute import RunRequest
+    from core.app.execute import RunRequest
 
     fields = dict(payload["request"])
     fields["options"] = RunOptions(**fields["options"])

@@ -65,7 +65,7 @@ def _source(payload: dict, ctx: TaskContext) -> tuple[Any, tuple]:
                     del ctx.cache[old]  # one run's model at a time
                 ctx.cache[key] = source_from_run(ws, row.id)
             return ctx.cache[key], key
-    from core.store.execute import RunRequest, load_inputs
+    from core.app.execute import RunRequest, load_inputs
 
     lo = dict(src.get("load_options") or {})
     model, data = load_inputs(RunRequest("", src["model_spec"], src["data_spec"], lo), ctx.cache)

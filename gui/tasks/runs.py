@@ -7,7 +7,7 @@ from gui.tasks.base import TaskContext, request_from, task
 
 @task("run")
 def run_recipe(payload: dict, ctx: TaskContext) -> dict:
-    from core.store.execute import execute_run
+    from core.app.execute import execute_run
     from core.store.workspace import Workspace
 
     with Workspace(payload["workspace"], check_interrupted=False) as ws:
@@ -19,7 +19,7 @@ def run_recipe(payload: dict, ctx: TaskContext) -> dict:
 @task("evaluate")
 def evaluate(payload: dict, ctx: TaskContext) -> dict:
     from core.metrics.measure import measure_model
-    from core.store.execute import load_inputs
+    from core.app.execute import load_inputs
 
     model, data = load_inputs(request_from(payload), ctx.cache)
     metrics = measure_model(model, data, threads=payload.get("threads", 2), repeats=payload.get("repeats", 30),

@@ -12,7 +12,7 @@ UID_ROLE = Qt.ItemDataRole.UserRole + 10
 
 
 class StepList(QListWidget):
-    """Shows a :class:`core.recipe_draft.RecipeDraft`; reports drags, ticks and selection by step uid."""
+    """Shows a :class:`core.app.recipe_draft.RecipeDraft`; reports drags, ticks and selection by step uid."""
 
     reordered = Signal(list)  # uids in the new order
     toggled = Signal(int, bool)  # uid, enabled

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import core.cli as cli
-from core.cli_workspace import open_workspace
+from core.cli.workspace import open_workspace
 
 
 def test_runs_list_on_a_mistyped_path_says_it_created_a_workspace(tmp_path, capsys):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.data import load_dataset
-from core.estimate import estimate_recipe
+from core.app.estimate import estimate_recipe
 from core.models import load_model
 from core.pipeline.recipe import parse_recipe
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.presets import PRESETS, example_recipes
+from core.app.presets import PRESETS, example_recipes
 from core.pipeline.recipe import parse_recipe
 
 MAX_DROP_PT = 3.0

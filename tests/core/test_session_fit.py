@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.models import load_model
-from core.session import Session
+from core.app.session import Session
 from tests.core.metrics.conftest import linear_onnx, make_bundle
 
 

@@ -91,7 +91,7 @@ def test_build_a_recipe_from_the_form_save_and_reload(qtbot, demo_window, tmp_pa
 
 
 def test_presets_load_and_validate(demo_window):
-    from core.presets import PRESETS
+    from core.app.presets import PRESETS
 
     page = demo_window.compress_page
     for preset in PRESETS:

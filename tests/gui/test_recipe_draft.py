@@ -1,12 +1,12 @@
-"""The pure helpers behind the Compress page (core.recipe_draft, core.presets, core.estimate): no Qt needed."""
+"""The pure helpers behind the Compress page (core.app.recipe_draft, core.app.presets, core.app.estimate): no Qt needed."""
 
 from __future__ import annotations
 
 import pytest
 
 from core.pipeline.recipe import RecipeError, parse_recipe
-from core.presets import PRESETS, example_recipes, get_preset
-from core.recipe_draft import RecipeDraft
+from core.app.presets import PRESETS, example_recipes, get_preset
+from core.app.recipe_draft import RecipeDraft
 
 
 def test_values_are_kept_while_wrong_and_the_rule_is_recorded():
@@ -71,7 +71,7 @@ def test_every_preset_and_example_is_a_valid_recipe():
 
 
 def test_run_stages_cover_the_bar_in_the_runners_order():
-    from core.estimate import run_stages
+    from core.app.estimate import run_stages
 
     stages = run_stages(get_preset("Deep compression: prune → finetune → int8").recipe())
     assert [s.label for s in stages] == ["baseline", "step 1/3: prune.structured", "step 2/3: finetune",

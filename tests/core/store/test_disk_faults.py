@@ -7,11 +7,11 @@ import sqlite3
 
 import pytest
 
-import core.store.execute as execute
+import core.app.execute as execute
 from core.errors import EdgeSlimError
 from core.pipeline.runner import RunOptions
 from core.store.disk_faults import write_fault
-from core.store.execute import RunRequest, execute_run
+from core.app.execute import RunRequest, execute_run
 from core.store.workspace import Workspace
 
 SPARSE = '[[step]]\ntechnique = "prune.unstructured"\nsparsity = 0.3\n'

@@ -14,7 +14,7 @@ import pytest
 
 from core.errors import EdgeSlimError
 from core.pipeline.runner import RunOptions
-from core.store.execute import RunRequest, execute_run, resume_run
+from core.app.execute import RunRequest, execute_run, resume_run
 from core.store.workspace import Workspace
 
 FAST = RunOptions(threads=1, warmup=1, repeats=3)
@@ -50,7 +50,7 @@ def test_a_failed_run_is_stored_as_failed(tmp_path):
 CHILD = """
 import sys
 from core.pipeline.runner import RunOptions
-from core.store.execute import RunRequest, execute_run
+from core.app.execute import RunRequest, execute_run
 from core.store.workspace import Workspace
 ws = Workspace(sys.argv[1])
 execute_run(ws, RunRequest(sys.argv[2], "demo", "demo", options=RunOptions(threads=1, warmup=1, repeats=3), name="victim"))

@@ -18,8 +18,8 @@ import pytest
 
 from core.errors import EdgeSlimError, UntrustedPickleError
 from core.pipeline.runner import RunOptions
-from core.store import execute
-from core.store.execute import RunRequest, execute_run, resume_run
+from core.app import execute
+from core.app.execute import RunRequest, execute_run, resume_run
 from core.store.workspace import Workspace
 from tests.store_runs import BASELINE, final_metrics
 

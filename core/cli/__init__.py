@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from core import __version__
-from core.cli_common import (
+from core.cli.common import (
     StderrProgress, _positive, _add_model_args, _add_data_args, _add_timing_args, _load_model, _load_data, _print_json, load_options, _lo_key, run_table, _fresh_line,
 )
 from core.errors import EdgeSlimError
@@ -138,7 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         output = RunOutput.check(args.out, input_paths([args.model, args.weights, args.data]), args.force)
     if args.workspace is not None:  # a read-only or full workspace is found now, not after loading and measuring
-        from core.cli_workspace import check_workspace_writable
+        from core.cli.workspace import check_workspace_writable
 
         check_workspace_writable(args.workspace)
     progress = StderrProgress(enabled=not args.quiet)
@@ -150,8 +150,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(batch=args.batch, threads=args.threads, seed=args.seed, repeats=args.repeats)
     run_id = None
     if args.workspace is not None:
-        from core.cli_workspace import open_workspace
-        from core.store.execute import RunRequest, execute_run
+        from core.cli.workspace import open_workspace
+        from core.app.execute import RunRequest, execute_run
 
         with open_workspace(args.workspace) as ws:  # says so when it creates one (a mistyped path)
             request = RunRequest(recipe.to_toml(), args.model, args.data, load_options(args), options, recipe.name)
@@ -262,13 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_techniques)
 
-    from core import cli_runs
+    from core.cli import runs as cli_runs
 
     cli_runs.add_commands(sub)
-    from core import cli_sensitivity
+    from core.cli import sensitivity as cli_sensitivity
 
     cli_sensitivity.add_commands(sub)
-    from core import cli_export
+    from core.cli import export as cli_export
     cli_export.add_commands(sub)
     return parser
 

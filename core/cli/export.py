@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli_common import StderrProgress, _add_data_args, _positive, _print_json, _shape
+from core.cli.common import StderrProgress, _add_data_args, _positive, _print_json, _shape
 from core.errors import EdgeSlimError
 
 EXIT_MISFIT = 3  # export --check: the model does not fit (1 is an internal error, 2 an input mistake)
@@ -21,14 +21,14 @@ def _source(args: argparse.Namespace, progress):
     from core.export.prepare import source_from_model, source_from_run
 
     if args.run is not None:
-        from core.cli_workspace import open_workspace_to_read
+        from core.cli.workspace import open_workspace_to_read
 
         with open_workspace_to_read(args.workspace) as ws:  # read-only when it must be; says so when it creates one
             progress(0.0, f"loading run {args.run}")
             return source_from_run(ws, args.run, args.data, args.preset, args.image_size)
     if args.workspace:
         raise EdgeSlimError("--workspace goes with --run", "drop --workspace, or export a stored run with --run ID")
-    from core.cli_common import _load_data, _load_model
+    from core.cli.common import _load_data, _load_model
 
     progress(0.0, "loading model")
     model = _load_model(args)

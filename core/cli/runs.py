@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from core.cli_common import StderrProgress, _add_data_args, _add_model_args, _add_timing_args, _positive, _print_json, load_options
+from core.cli.common import StderrProgress, _add_data_args, _add_model_args, _add_timing_args, _positive, _print_json, load_options
 from core.errors import EdgeSlimError
 
 
 def _workspace(args: argparse.Namespace, read: bool = False):
-    from core.cli_workspace import open_workspace, open_workspace_to_read
+    from core.cli.workspace import open_workspace, open_workspace_to_read
 
     if read:  # listing and showing: a read-only workspace opens read-only
         return open_workspace_to_read(args.workspace)
@@ -51,8 +51,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep)  # a bad sweep file fails before anything is loaded or started
     if args.workers and args.cluster:
         raise EdgeSlimError("--workers and --cluster both given", "use --workers N for local processes or --cluster ADDR for Dask")
-    from core.cli_common import _load_data, _load_model
-    from core.cli_workspace import check_workspace_writable
+    from core.cli.common import _load_data, _load_model
+    from core.cli.workspace import check_workspace_writable
 
     check_workspace_writable(args.workspace)  # read-only or full: said before the model is loaded
     _load_data(args, _load_model(args))  # model and data that do not fit fail here once, not in every trial
@@ -106,7 +106,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
-    from core.cli_common import run_table
+    from core.cli.common import run_table
 
     with _workspace(args, read=True) as ws:
         row = ws.get_run(args.id)
@@ -132,7 +132,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_resume(args: argparse.Namespace) -> int:
-    from core.store.execute import resume_run
+    from core.app.execute import resume_run
 
     progress = StderrProgress(enabled=not args.quiet)
     with _workspace(args) as ws:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 
-from core.cli_common import StderrProgress, _add_data_args, _add_model_args, _load_data, _load_model, _positive, _print_json
+from core.cli.common import StderrProgress, _add_data_args, _add_model_args, _load_data, _load_model, _positive, _print_json
 from core.errors import EdgeSlimError
 
 TECHNIQUES = ("prune.structured", "quantize.static")
