@@ -9,9 +9,35 @@ nested work reports one monotone bar.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional
+from dataclasses import dataclass
+from typing import Callable, Optional, Protocol, Sequence
 
 ProgressFn = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a job: its key (``baseline``, ``step-2``, ``timing``), words for it, its share of the work."""
+
+    key: str
+    label: str
+    weight: float
+
+
+class StageListener(Protocol):
+    """Told the stages a job plans and when each starts and ends (``core.app.events.EventReporter`` turns them into events)."""
+
+    def planned(self, stages: Sequence[Stage]) -> None: ...
+
+    def started(self, index: int) -> None: ...
+
+    def finished(self, index: int, seconds: float) -> None: ...
+
+
+def stage_edges(stages: Sequence[Stage]) -> list[float]:
+    """Where each stage starts on a 0..1 bar (and where the last ends), from the stages' weights."""
+    total = sum(s.weight for s in stages) or 1.0
+    return [sum(s.weight for s in stages[:i]) / total for i in range(len(stages) + 1)]
 
 
 class Cancelled(Exception):

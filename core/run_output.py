@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+from core.app.controls import ask
 from core.errors import EdgeSlimError
 from core.staging import clean_stale_partials, partial_dir, swap_into_place
 from core.writable import check_writable
 
 RESULT_NAME = "result.json"
+
+OUT = ask("out", action=False)  # the result folder, named as each front-end names it
 
 
 def is_result(folder: Path) -> bool:
@@ -62,21 +65,21 @@ class RunOutput:
         real = out.resolve()
         for path in inputs:
             if _inside(path, real):
-                raise EdgeSlimError(f"--out {out} holds the run's input {path}, which the result would replace",
-                                    "choose another folder for --out (a new one, or an earlier result's)")
+                raise EdgeSlimError(f"{OUT} {out} holds the run's input {path}, which the result would replace",
+                                    f"choose another folder for {OUT} (a new one, or an earlier result's)")
             if path.is_dir() and _inside(real, path):
-                raise EdgeSlimError(f"--out {out} is inside the input folder {path}, so the result would become part of it",
-                                    "choose a folder for --out outside the data and model folders")
+                raise EdgeSlimError(f"{OUT} {out} is inside the input folder {path}, so the result would become part of it",
+                                    f"choose a folder for {OUT} outside the data and model folders")
         if out.exists() and not out.is_dir():
-            raise EdgeSlimError(f"--out {out} is a file", "give a folder path for --out")
+            raise EdgeSlimError(f"{OUT} {out} is a file", f"give a folder path for {OUT}")
         if out.is_dir() and any(out.iterdir()):
             if not is_result(out):
-                raise EdgeSlimError(f"--out {out} holds files that are not an EdgeSlim run result, so the run will not write there"
-                                    + (" even with --force" if force else ""), "choose a new or empty folder for --out")
+                raise EdgeSlimError(f"{OUT} {out} holds files that are not an EdgeSlim run result, so the run will not write there"
+                                    + (f" even with {ask('force', action=False)}" if force else ""), f"choose a new or empty folder for {OUT}")
             if not force:
-                raise EdgeSlimError(f"--out {out} already holds an earlier result",
-                                    "pass --force to replace it (completely), or choose another folder for --out")
-        check_writable(out, "--out")  # read-only, full, or under a file: now, not after minutes of work
+                raise EdgeSlimError(f"{OUT} {out} already holds an earlier result",
+                                    f"{ask('force')} to replace it (completely), or choose another folder for {OUT}")
+        check_writable(out, OUT)  # read-only, full, or under a file: now, not after minutes of work
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -108,8 +111,8 @@ class RunOutput:
         record = _relocate(staging, self.out)
         if self.out.is_dir() and any(self.out.iterdir()) and not is_result(self.out):
             shutil.rmtree(staging, ignore_errors=True)  # someone filled the folder meanwhile: never replace their files
-            raise EdgeSlimError(f"--out {self.out} was filled with other files during the run, so the result was not written",
-                                "choose a new or empty folder for --out and run again")
+            raise EdgeSlimError(f"{OUT} {self.out} was filled with other files during the run, so the result was not written",
+                                f"choose a new or empty folder for {OUT} and run again")
         swap_into_place(staging, self.out)
         return record
 

@@ -3,14 +3,18 @@
 The window is shown before torch is imported (that happens on the first
 worker), so it appears at once. ``--demo --screenshot PATH`` loads the demo,
 waits until loading has finished, saves a PNG of the window and exits: the
-README's screenshots and the GUI smoke tests are made this way. With
+README's screenshots and the GUI smoke tests are made this way, at
+``--size WxH`` (1280x800 by default; every page must read at 1024x640 too). With
 ``--recipe FILE --run`` the recipe is run first, so the screenshot shows its
-result.
+result. The workspace is ``--workspace``, else ``$EDGESLIM_WORKSPACE``, else the
+one remembered in the settings: what the user sets for this start wins over what
+was remembered from the last.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -35,12 +39,34 @@ def process_age() -> float:
         return time.perf_counter() - _T0
 
 
+MIN_SIZE = (800, 500)  # below this no page can be laid out
+
+
+def window_size(text: str) -> tuple[int, int]:
+    """``WxH`` (e.g. 1280x800) as two ints; argparse turns the ValueError into a one-line usage error."""
+    w, sep, h = text.lower().partition("x")
+    try:
+        size = (int(w), int(h)) if sep else None
+    except ValueError:
+        size = None
+    if size is None or size[0] < MIN_SIZE[0] or size[1] < MIN_SIZE[1]:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a window size WxH of at least {MIN_SIZE[0]}x{MIN_SIZE[1]}, e.g. 1024x640")
+    return size
+
+
+def chosen_workspace(args: argparse.Namespace, environ: Optional[dict] = None) -> Optional[str]:
+    """``--workspace``, else ``$EDGESLIM_WORKSPACE``; None lets the window use the one it remembers."""
+    env = (os.environ if environ is None else environ).get("EDGESLIM_WORKSPACE")
+    return args.workspace or env or None
+
+
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="edgeslim", description="EdgeSlim desktop app")
     p.add_argument("--demo", action="store_true", help="open on the demo model and demo data")
     p.add_argument("--model", help="model to open (same forms as edgeslim-cli)")
     p.add_argument("--data", help="dataset to open (same forms as edgeslim-cli)")
-    p.add_argument("--workspace", help="workspace folder for runs (default: the last one, or the user's EdgeSlim workspace)")
+    p.add_argument("--workspace", help="workspace folder for runs (default: $EDGESLIM_WORKSPACE, else the last one, "
+                                       "else the user's EdgeSlim workspace)")
     p.add_argument("--recipe", help="recipe TOML to open on the Compress page")
     p.add_argument("--run", action="store_true", help="run the recipe once everything has loaded")
     p.add_argument("--page", choices=PAGES, default="model", help="page to show (default: model)")
@@ -48,9 +74,17 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--latency-budget", type=float, metavar="MS", help="latency budget per image for the Explore page (ms)")
     p.add_argument("--x-axis", choices=("size", "latency", "macs"), help="what the Explore page plots accuracy against")
     p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window once loaded (and run), then exit")
-    p.add_argument("--size", default="1280x800", help="window size for --screenshot (default 1280x800)")
+    p.add_argument("--size", type=window_size, default=(1280, 800), metavar="WxH",
+                   help="window size for --screenshot (default 1280x800)")
     p.add_argument("--timing", action="store_true", help="print the time to the first window and to a loaded engine on stderr")
     return p.parse_args(argv)
+
+
+def open_window(args: argparse.Namespace, settings=None, **kw):
+    """The app's window for ``args`` (not a screenshot run): the chosen workspace wins over the remembered one."""
+    from gui.main_window import MainWindow
+
+    return MainWindow(settings=settings, workspace=chosen_workspace(args), **kw)
 
 
 def apply_view_options(window, args: argparse.Namespace) -> None:
@@ -81,22 +115,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     app.setApplicationName("EdgeSlim")
     app.setOrganizationName("EdgeSlim")
     tmp = None
+    workspace = chosen_workspace(args)
     if args.screenshot:
         # a screenshot run neither reads nor changes the user's settings: same frame every time
         tmp = tempfile.TemporaryDirectory(prefix="edgeslim-shot-")
         settings = QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat)
         settings.setValue("workspace", "")  # not a first start: the demo is asked for explicitly
-        window = MainWindow(settings=settings, workspace=args.workspace, persist=False, headless=True)
+        window = MainWindow(settings=settings, workspace=workspace, persist=False, headless=True)
         if window.workspace is None:  # nothing would load or fall idle as it should: say why and stop at once
             for message in window.errors:
                 sys.stderr.write(f"edgeslim: error: {message}\n")
             window.close()
             tmp.cleanup()
             return 2
-        w, _, h = args.size.partition("x")
-        window.resize(int(w), int(h))
+        window.setMinimumSize(*MIN_SIZE)  # the asked-for size, not what the pages' size hints would make it
+        window.resize(*args.size)
     else:
-        window = MainWindow(workspace=args.workspace)
+        window = open_window(args)
     window.show_page(args.page)
     apply_view_options(window, args)
     window.show()

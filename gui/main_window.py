@@ -1,8 +1,9 @@
 """EdgeSlim's main window: workflow sidebar, stacked pages, menus, status bar and job bar.
 
 Model → Data → Compress → Explore → Export, one page each. Long work goes
-through ``self.jobs`` (a worker thread per job, results back as queued
-signals); the window itself only opens things and routes what comes back.
+through ``self.jobs`` (:class:`gui.jobs.controller.JobController`: typed
+requests in, typed events back on the GUI thread); the window itself only
+opens things and routes what comes back.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Union
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -20,25 +20,31 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QStackedWidget,
     QWidget,
 )
 
 from core import __version__
-from core.errors import EdgeSlimError, UntrustedPickleError
+from core.app.events import Done, Failed
 from core.app.session import Session
-from gui import loading
+from core.app.sources import ModelSource
+from core.errors import EdgeSlimError, UntrustedPickleError
+from core.store.workspace import DB_NAME
 from gui.icons import icon
-from gui.panels.compress_page import CompressPage, RunInputs
+from gui.job_bar import JobBar, short_path
+from gui.jobs import loads
+from gui.jobs.controller import Job, JobController
+from gui.jobs.process import WorkerProcess
+from gui.pages.compress_model import RunInputs
+from gui.panels.compress_page import CompressPage
 from gui.panels.data_page import DataPage
 from gui.panels.explore_page import ExplorePage
 from gui.panels.export_page import ExportPage
 from gui.panels.model_page import ModelPage
+from gui.recent import RecentFiles
 from gui.style import STYLE_SHEET
-from gui.run_process import RunWorker, request_payload
-from gui.workers import Job, JobRunner
+from gui.window_menu import build_menu
+from gui.window_runs import RunActions, app_words, ask_stop, ask_trust
 
 PAGES = ("Model", "Data", "Compress", "Explore", "Export")
 PAGE_TIPS = (
@@ -50,13 +56,7 @@ PAGE_TIPS = (
 )
 MODEL_FILTER = "Models (*.pt *.pth *.bin *.pt2 *.ts *.torchscript *.onnx);;All files (*)"
 MODEL_SUFFIXES = {".pt", ".pth", ".bin", ".pt2", ".ts", ".torchscript", ".onnx"}
-RECENT_MAX = 12
-RECENT_KINDS = {"model": "Model", "data": "Dataset", "workspace": "Workspace"}
-LOAD_OPTION_KEYS = ("arch", "num_classes", "weights", "trust", "input_shape", "preset", "image_size")
-
-
-def _short_path(text: str, keep: int = 42) -> str:
-    return text if len(text) <= keep else "…" + text[-(keep - 1):]
+_short_path = short_path
 
 
 class _FirstPaint(QObject):
@@ -77,6 +77,7 @@ class _FirstPaint(QObject):
 class MainWindow(QMainWindow):
     """Sidebar (workflow steps) + one page per step; long work goes through ``self.jobs``."""
 
+    PAGES = PAGES
     idle = Signal()  # emitted when the last running job has ended
     first_paint = Signal()
 
@@ -86,7 +87,7 @@ class MainWindow(QMainWindow):
         settings: Optional[QSettings] = None,
         workspace: Optional[Union[str, Path]] = None,
         persist: bool = True,
-        worker: Optional[RunWorker] = None,
+        worker: Optional[WorkerProcess] = None,
         headless: bool = False,
     ) -> None:
         super().__init__()
@@ -96,13 +97,14 @@ class MainWindow(QMainWindow):
         self.session = session or Session()
         self.settings = settings or QSettings("EdgeSlim", "EdgeSlim")
         self.persist = persist  # False for screenshots: nothing of the run is remembered
-        self.jobs = JobRunner(self)
         # a child process for runs and evaluations, started on first use (tests may share one between windows)
         self.own_worker = worker is None
-        self.worker = worker or RunWorker()
+        self.worker = worker or WorkerProcess()
+        self.jobs = JobController(self.worker, self)
+        self.actions = RunActions(self)
+        self.recent_files = RecentFiles(self.settings, persist)
         self.errors: list[str] = []  # messages shown to the user (kept for tests and the log)
         self.workspace = None  # core.store.workspace.Workspace
-        self.model_options: dict = {}  # how the current model was opened (trust, …), stored with each run
         self.first_start = self.settings.value("workspace") is None  # no workspace yet: open on the demo
         self.setWindowTitle("EdgeSlim — compress vision models for embedded devices")
         self.setWindowIcon(icon("app"))
@@ -124,9 +126,9 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.model_page = ModelPage(self.session)
         self.data_page = DataPage(self.session)
-        self.compress_page = CompressPage(self.session, self.jobs, self.run_inputs, self.show_error, self.worker)
+        self.compress_page = CompressPage(self.session, self.jobs, self.run_inputs, self.show_error)
         self.explore_page = ExplorePage()
-        self.export_page = ExportPage(self.session, self.jobs, self.worker, self.show_error)
+        self.export_page = ExportPage(self.session, self.jobs, self.show_error)
         for page in (self.model_page, self.data_page, self.compress_page, self.explore_page, self.export_page):
             self.stack.addWidget(page)
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -144,16 +146,6 @@ class MainWindow(QMainWindow):
         self.data_label = QLabel("Data: —")
         self.workspace_label = QLabel("Workspace: —")
         self.target_label = QLabel()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setFixedWidth(220)
-        self.progress.setVisible(False)
-        self.job_label = QLabel("")
-        self.job_label.setMaximumWidth(360)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.setToolTip("Cancel the running work")
-        self.cancel_button.clicked.connect(self.jobs.cancel_all)
         bar = self.statusBar()
         for i, label in enumerate((self.model_label, self.data_label, self.workspace_label, self.target_label)):
             if i:
@@ -161,11 +153,9 @@ class MainWindow(QMainWindow):
                 sep.setObjectName("muted")
                 bar.addWidget(sep)
             bar.addWidget(label)
-        bar.addPermanentWidget(self.job_label)
-        bar.addPermanentWidget(self.progress)
-        bar.addPermanentWidget(self.cancel_button)
-        self._job_fraction: dict[int, float] = {}
-        self.jobs.started.connect(self._job_started)
+        self.job_bar = JobBar(bar, self.jobs)
+        self.progress, self.job_label, self.cancel_button = self.job_bar.progress, self.job_bar.label, self.job_bar.cancel_button
+        self.jobs.started.connect(lambda job: self._update_actions())
         self.jobs.ended.connect(self._job_ended)
         self.session.subscribe(self._update_status)
         self.compress_page.threads.valueChanged.connect(lambda v: self._update_target())
@@ -224,10 +214,14 @@ class MainWindow(QMainWindow):
             self.load_data(data)
 
     def load_techniques(self) -> Job:
-        job = Job("Loading the compression techniques", loading.load_techniques, kind="load")
-        job.signals.finished.connect(self._engine_ready)
-        job.signals.failed.connect(lambda msg, exc: (self.compress_page.techniques_failed(msg), self.show_error(msg)))
-        return self.jobs.start(job)
+        def on_event(event) -> None:
+            if isinstance(event, Done):
+                self._engine_ready(event.result)
+            elif isinstance(event, Failed):
+                self.compress_page.techniques_failed(app_words(event.error))
+                self.show_error(app_words(event.error))
+
+        return self.jobs.start(loads.techniques_request(), on_event, title="Loading the compression techniques", kind="load")
 
     def _engine_ready(self, techniques: list) -> None:
         import gc
@@ -242,70 +236,19 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ menu and dialogs
 
     def _build_menu(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction("Open &model…", QKeySequence.StandardKey.Open, self.open_model_dialog)
-        file_menu.addAction("Open &dataset folder…", QKeySequence("Ctrl+D"), self.open_data_dialog)
-        file_menu.addAction("Load the d&emo model and data", self.load_demo)
-        file_menu.addSeparator()
-        file_menu.addAction("Open &recipe…", lambda: (self.show_page("compress"), self.compress_page.open_recipe()))
-        file_menu.addAction("&Save recipe…", QKeySequence.StandardKey.Save, lambda: (self.show_page("compress"), self.compress_page.save_recipe()))
-        file_menu.addSeparator()
-        file_menu.addAction("Open &workspace…", self.open_workspace_dialog)
-        file_menu.addAction("&New workspace…", self.new_workspace_dialog)
-        self.recent_menu = file_menu.addMenu("Recen&t")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        self._fill_recent()
-        file_menu.addSeparator()
-        file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
-        run_menu = self.menuBar().addMenu("&Run")
-        self.run_action = QAction(icon("run"), "&Run recipe", self)
-        self.run_action.setShortcut(QKeySequence("Ctrl+R"))
-        self.run_action.triggered.connect(self.run_recipe)
-        run_menu.addAction(self.run_action)
-        self.cancel_action = QAction(icon("stop"), "&Cancel running work", self)
-        self.cancel_action.setShortcut(QKeySequence("Ctrl+."))
-        self.cancel_action.triggered.connect(self.jobs.cancel_all)
-        self.cancel_action.setEnabled(False)
-        run_menu.addAction(self.cancel_action)
-        run_menu.addSeparator()
-        run_menu.addAction("&Evaluate baseline", self.evaluate_baseline)
-        view_menu = self.menuBar().addMenu("&Go")
-        for i, name in enumerate(PAGES):
-            view_menu.addAction(icon(name.lower()), name, QKeySequence(f"Ctrl+{i + 1}"), lambda i=i: self.sidebar.setCurrentRow(i))
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction("&About EdgeSlim", self.show_about)
+        build_menu(self)
 
     def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        entries = self.recent()
-        if not entries:
-            self.recent_menu.addAction("(nothing yet)").setEnabled(False)
-            return
-        for kind, path in entries:
-            self.recent_menu.addAction(f"{RECENT_KINDS.get(kind, kind)}: {_short_path(path, 60)}", lambda k=kind, p=path: self.open_recent(k, p))
-        self.recent_menu.addSeparator()
-        self.recent_menu.addAction("Clear the list", self.clear_recent)
+        self.recent_files.fill(self.recent_menu, self.open_recent)
 
     def recent(self) -> list[tuple[str, str]]:
-        raw = self.settings.value("recent") or []
-        if isinstance(raw, str):
-            raw = [raw]
-        out = []
-        for entry in raw:
-            kind, _, path = str(entry).partition("\t")
-            if kind in RECENT_KINDS and path:
-                out.append((kind, path))
-        return out
+        return self.recent_files.entries()
 
     def add_recent(self, kind: str, path: str) -> None:
-        if not self.persist or path == "demo":
-            return
-        entries = [(k, p) for k, p in self.recent() if (k, p) != (kind, path)]
-        entries.insert(0, (kind, path))
-        self.settings.setValue("recent", [f"{k}\t{p}" for k, p in entries[:RECENT_MAX]])
+        self.recent_files.add(kind, path)
 
     def clear_recent(self) -> None:
-        self.settings.setValue("recent", [])
+        self.recent_files.clear()
 
     def open_recent(self, kind: str, path: str) -> None:
         if kind == "model":
@@ -335,7 +278,7 @@ class MainWindow(QMainWindow):
         if not path:
             return
         folder = Path(path)
-        if any(folder.iterdir()) and not (folder / "edgeslim.sqlite").exists():
+        if any(folder.iterdir()) and not (folder / DB_NAME).exists():
             self.show_error(f"{folder} is not empty: choose an empty folder for a new workspace, or open an existing one.")
             return
         self.open_workspace(folder)
@@ -347,7 +290,7 @@ class MainWindow(QMainWindow):
         return str(Path.home())
 
     def show_about(self) -> None:
-        QMessageBox.about(self, "About EdgeSlim", loading.about_text(__version__))
+        QMessageBox.about(self, "About EdgeSlim", loads.about_text(__version__))
 
     def show_error(self, message: str, exc: object = None) -> None:
         self.errors.append(message)
@@ -370,7 +313,7 @@ class MainWindow(QMainWindow):
         try:
             ws = Workspace(path)
         except EdgeSlimError as exc:
-            self.show_error(str(exc))
+            self.show_error(exc.for_app())
             self._update_status("workspace")
             return False
         if self.workspace is not None:
@@ -398,14 +341,10 @@ class MainWindow(QMainWindow):
             return "Load a model and a dataset first."
         if self.session.mismatches:  # found as soon as both were loaded, fix in the app's words
             return self.session.mismatch_text()
-        return RunInputs(self.workspace, model.spec, data.spec, self.load_options())
-
-    def load_options(self) -> dict:
-        """How the current model and data were opened, in the form runs store (as ``edgeslim-cli run`` does)."""
-        lo = {k: None for k in LOAD_OPTION_KEYS}
-        lo.update(self.model_options)
-        lo.update(self.session.data_options())  # image size and labels file chosen on the Data page
-        return lo
+        sources = self.session.sources()
+        if sources is None:
+            return "Load a model and a dataset first."
+        return RunInputs(self.workspace, *sources)
 
     def run_recipe(self) -> None:
         self.show_page("compress")
@@ -442,7 +381,7 @@ class MainWindow(QMainWindow):
         if self._sensitivity_view is None:
             from gui.panels.sensitivity_view import SensitivityView
 
-            view = SensitivityView(self.session, self.jobs, self.worker, self.show_error, self.load_options)
+            view = SensitivityView(self.session, self.jobs, self.show_error)
             view.apply_requested.connect(self.apply_suggestion)
             if self.compress_page.ready:
                 view.set_techniques(self.compress_page.techniques)
@@ -452,9 +391,9 @@ class MainWindow(QMainWindow):
 
     def apply_suggestion(self, technique: str, params: dict) -> None:
         """A sensitivity suggestion goes into the Compress page's recipe, which is shown so the change is seen."""
-        self.compress_page.apply_suggestion(technique, params)
-        self.show_page("compress")
-        self.statusBar().showMessage(f"applied the suggested {technique} settings to the recipe", 8000)
+        if self.compress_page.apply_suggestion(technique, params):
+            self.show_page("compress")
+            self.statusBar().showMessage(f"applied the suggested {technique} settings to the recipe", 8000)
 
     def open_sweep_dialog(self) -> None:
         """Sweep the Compress page's recipe: the dialog picks what to vary, then the sweep runs in the worker."""
@@ -478,85 +417,14 @@ class MainWindow(QMainWindow):
 
     def start_sweep(self, sweep_toml: str, executor: dict, inputs: Optional[RunInputs] = None) -> Optional[Job]:
         """Run a sweep on the current model and data; each finished trial appears on the Explore page at once."""
-        from core.pipeline.runner import RunOptions
-        from gui.sweep_job import make_sweep_job, sweep_payload
-
-        inputs = inputs or self.run_inputs()
-        if isinstance(inputs, str):
-            self.show_error(inputs)
-            return None
-        page = self.compress_page
-        repeats = page.repeats.value()
-        options = RunOptions(threads=page.threads.value(), repeats=repeats, warmup=min(10, max(2, repeats // 5)))
-        payload = sweep_payload(sweep_toml, executor, inputs.workspace.path, inputs.model_spec, inputs.data_spec,
-                                inputs.load_options, options)
-        job = make_sweep_job(self.worker, payload)
-        job.signals.event.connect(lambda kind, data: self._sweep_event(kind, data))
-        job.signals.finished.connect(self._sweep_finished)
-        job.signals.failed.connect(lambda msg, exc: self.show_error(msg))
-        job.signals.cancelled.connect(self.explore_page.refresh)
-        self.show_page("explore")
-        return self.jobs.start(job)
-
-    def _sweep_event(self, kind: str, data) -> None:
-        if kind == "trial":
-            self.explore_page.refresh_if_changed()  # the trial's run is committed by the worker before it is reported
-            if data.get("run_id"):
-                self.explore_page.select_run(int(data["run_id"]))
-
-    def _sweep_finished(self, outcome: dict) -> None:
-        self.explore_page.refresh()
-        trials = outcome.get("trials") or []
-        done = sum(1 for t in trials if t.get("status") == "done")
-        front = ", ".join(f"#{i}" for i in outcome.get("front") or []) or "none"
-        self.statusBar().showMessage(f"sweep {outcome.get('name', '')} {outcome.get('status')}: {done} of {len(trials)} trials done; "
-                                     f"Pareto front {front}", 15000)
+        return self.actions.start_sweep(sweep_toml, executor, inputs)
 
     def rerun(self, row, trust: bool = False) -> Job:
-        """Run a stored run's recipe again on its model and data (nothing reused), in the worker process.
-
-        ``trust`` (a full-pickle model the user confirmed) holds for this run only: it is never stored.
-        """
-        ws, worker = self.workspace, self.worker
-        path = str(ws.path)
-
-        def work(progress, cancel):
-            from core.app.execute import RunRequest
-
-            request = RunRequest.from_row(row, trust=trust)
-            payload = {"workspace": path, "request": request_payload(request), "reuse": False,
-                       "model_spec": request.model_spec, "data_spec": request.data_spec}
-            return worker.execute("run", payload, progress=progress, cancel=cancel)
-
-        job = Job(f"Running #{row.id} {row.name} again", work, kind="run")
-        job.signals.finished.connect(lambda done: (self.explore_page.refresh(), self.explore_page.select_run(done["run_id"]),
-                                                   self.statusBar().showMessage(f"run #{done['run_id']} stored ({done['status']})", 8000)))
-        job.signals.failed.connect(lambda msg, exc: self._rerun_failed(row, trust, msg))
-        job.signals.cancelled.connect(self.explore_page.refresh)
-        return self.jobs.start(job)
-
-    def _rerun_failed(self, row, trust: bool, message: str) -> None:
-        # the worker process sends the message, not the exception's type: UntrustedPickleError is known by its words
-        if not trust and "is a full pickle" in message:
-            if self._ask_trust(row.model_spec):
-                self.rerun(row, trust=True)
-            return
-        self.show_error(message)
+        """Run a stored run's recipe again on its model and data (nothing reused); trust holds for this run only."""
+        return self.actions.rerun(row, trust)
 
     def _ask_trust(self, spec: str) -> bool:
-        """Whether the user trusts a full-pickle model file (loading it runs code from it); never asked headless."""
-        if self.property("headless_errors"):
-            return False
-        answer = QMessageBox.question(
-            self,
-            "Trust this file?",
-            f"{Path(spec).name} is a full Python pickle. Loading it runs code stored in the file, "
-            "which can do anything your user account can.\n\nLoad it only if you trust where it came from. "
-            "Load it now?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        return ask_trust(self, spec)
 
     def _run_finished(self, row) -> None:
         self.explore_page.refresh()
@@ -570,64 +438,43 @@ class MainWindow(QMainWindow):
         self.load_data("demo")
 
     def load_model(self, spec: str, trust: bool = False) -> Job:
-        job = Job(f"Loading model {spec}", lambda p, c: loading.load_model(spec, trust, p, c), kind="load")
-        job.signals.finished.connect(lambda out: self._model_loaded(spec, trust, out))
-        job.signals.failed.connect(lambda msg, exc: self._model_failed(spec, msg, exc))
-        return self.jobs.start(job)
+        source = ModelSource(spec, trust=trust)
 
-    def _model_loaded(self, spec: str, trust: bool, out) -> None:
-        self.model_options = {"trust": True} if trust else {}
-        self.session.set_model(*out)
-        if self.persist:
-            self.settings.setValue("last_model", spec)
-        self.add_recent("model", spec)
+        def on_event(event) -> None:
+            if isinstance(event, Done):
+                self.session.set_model(*event.result, source=source)
+                if self.persist:
+                    self.settings.setValue("last_model", spec)
+                self.add_recent("model", spec)
+            elif isinstance(event, Failed) and not event.cancelled:
+                if isinstance(event.error, UntrustedPickleError) and not self.property("headless_errors"):
+                    if self._ask_trust(spec):
+                        self.load_model(spec, trust=True)
+                    return
+                self.show_error(app_words(event.error))
 
-    def _model_failed(self, spec: str, message: str, exc: object) -> None:
-        if isinstance(exc, UntrustedPickleError) and not self.property("headless_errors"):
-            if self._ask_trust(spec):
-                self.load_model(spec, trust=True)
-            return
-        self.show_error(message)
+        return self.jobs.start(loads.model_request(source), on_event, title=f"Loading model {spec}", kind="load")
 
     def load_data(self, spec: str) -> Job:
-        size = self.session.image_size
-        job = Job(f"Loading data {spec}", lambda p, c: loading.load_data(spec, p, c, size), kind="load")
-        job.signals.finished.connect(lambda out: self._data_loaded(spec, out))
-        job.signals.failed.connect(lambda msg, exc: self._data_failed(spec, msg, exc))
-        return self.jobs.start(job)
+        source = self.session.next_data_source(spec)
 
-    def _data_loaded(self, spec: str, out) -> None:
-        bundle, report, samples, counts = out
-        self.session.set_data(bundle, report)
-        self.data_page.set_samples(samples, counts)
-        if self.persist:
-            self.settings.setValue("last_data", spec)
-        self.add_recent("data", spec)
+        def on_event(event) -> None:
+            if isinstance(event, Done):
+                bundle, report, samples, counts = event.result
+                self.session.set_data(bundle, report, source)
+                self.data_page.set_samples(samples, counts)
+                if self.persist:
+                    self.settings.setValue("last_data", spec)
+                self.add_recent("data", spec)
+            elif isinstance(event, Failed) and not event.cancelled:
+                message = app_words(event.error)
+                self.data_page.show_failure(spec, message, getattr(event.error, "report", None))
+                self.show_error(message)
 
-    def _data_failed(self, spec: str, message: str, exc: object) -> None:
-        self.data_page.show_failure(spec, message, getattr(exc, "report", None))
-        self.show_error(message)
+        return self.jobs.start(loads.data_request(source), on_event, title=f"Loading data {spec}", kind="load")
 
     def evaluate_baseline(self) -> Optional[Job]:
-        model, data = self.session.model, self.session.data
-        if model is None or data is None:
-            self.show_error("Load a model and a dataset first: the baseline is measured on the dataset's validation split.")
-            return None
-        from core.pipeline.runner import RunOptions
-        from core.app.execute import RunRequest
-
-        threads = self.compress_page.threads.value()
-        request = RunRequest("", model.spec, data.spec, self.load_options(), RunOptions(threads=threads))
-        payload = {"request": request_payload(request), "threads": threads, "repeats": 30, "warmup": 5,
-                   "model_spec": model.spec, "data_spec": data.spec}
-        worker = self.worker
-        job = Job(f"Evaluating {model.name}", lambda p, c: worker.execute("evaluate", payload, progress=p, cancel=c), kind="evaluate")
-        self.model_page.evaluation_started()
-        job.signals.progress.connect(self.model_page.evaluation_progress)
-        job.signals.finished.connect(lambda metrics, m=model: self.model_page.evaluation_done(m, metrics))
-        job.signals.failed.connect(lambda msg, exc: (self.model_page.evaluation_failed(msg), self.show_error(msg)))
-        job.signals.cancelled.connect(lambda: self.model_page.evaluation_failed("cancelled"))
-        return self.jobs.start(job)
+        return self.actions.evaluate_baseline()
 
     # ------------------------------------------------------------------ drag and drop
 
@@ -658,7 +505,7 @@ class MainWindow(QMainWindow):
     def open_path(self, path: Path) -> None:
         """Open whatever ``path`` is: a dataset folder, a workspace folder, a recipe, or a model file."""
         if path.is_dir():
-            if (path / "edgeslim.sqlite").exists():
+            if (path / DB_NAME).exists():
                 self.open_workspace(path)
             else:
                 self.show_page("data")
@@ -677,38 +524,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ job bar and status
 
-    def _job_started(self, job: Job) -> None:
-        self._update_actions()
-        if job.quiet:
-            return
-        job.signals.progress.connect(lambda f, m, j=job: self._job_progress(j, f, m))
-        self._job_fraction[id(job)] = 0.0
-        self.progress.setVisible(True)
-        self.cancel_button.setVisible(True)
-        self.job_label.setText(job.title)
-        self._show_job_bar("")
-
-    def _job_progress(self, job: Job, fraction: float, message: str) -> None:
-        if id(job) not in self._job_fraction:
-            return
-        self._job_fraction[id(job)] = fraction
-        self.job_label.setText(_short_path(message, 60) if message else job.title)
-        self._show_job_bar(message)
-
-    def _show_job_bar(self, message: str) -> None:
-        if message.startswith("starting the engine") or not self._job_fraction:
-            self.progress.setRange(0, 0)  # busy: importing PyTorch reports nothing until done
-            return
-        self.progress.setRange(0, 1000)
-        fractions = list(self._job_fraction.values())
-        self.progress.setValue(int(1000 * sum(fractions) / len(fractions)))
-
     def _job_ended(self, job: Job) -> None:
-        self._job_fraction.pop(id(job), None)
-        if not self._job_fraction:
-            self.progress.setVisible(False)
-            self.cancel_button.setVisible(False)
-            self.job_label.setText("")
         self._update_actions()
         if not self.jobs.active:
             self.idle.emit()
@@ -759,13 +575,19 @@ class MainWindow(QMainWindow):
         return bool(self.jobs.active) or self.compress_page.estimate_pending()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        """Quit: running work is asked about, then cancelled and its last events handled before the workspace closes."""
+        if not ask_stop(self):
+            event.ignore()
+            return
         if self.persist:
             self.settings.setValue("geometry", self.saveGeometry())
             self.settings.sync()
         self.compress_page.estimate_timer.stop()
         self.explore_page.stop()
-        self.jobs.cancel_all()
-        self.jobs.wait(30_000)
+        self.jobs.shutdown(30_000)
+        # the jobs' last events are queued: their handlers run now, while the workspace they read is still open
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.MetaCall)
+        self.compress_page.estimate_timer.stop()  # a handler may have asked for an estimate again
         if self.own_worker:
             self.worker.stop()
         if self.workspace is not None:

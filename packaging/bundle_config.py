@@ -36,7 +36,7 @@ NOT_SHIPPED_RESOURCES: dict[str, str] = {
 # static analysis cannot see: every submodule of these is bundled.
 COLLECT_SUBMODULES: tuple[str, ...] = (
     "core",  # core.techniques registers its modules through pkgutil.iter_modules
-    "gui",  # gui.tasks.* are imported by name in the worker child
+    "gui",  # the worker child runs gui.jobs.process and core.app.worker_tasks
     "resources",
     "torch_pruning",
     "tensorly",  # backends are imported by name

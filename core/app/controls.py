@@ -24,6 +24,7 @@ class Control:
 
 
 CONTROLS: dict[str, Control] = {
+    "accept_host_key": Control("--accept-host-key", "“Trust this board's key” when the app shows its fingerprint", "tick"),
     "arch": Control("--arch", "the architecture (Open model → state_dict)", "choose"),
     "num_classes": Control("--num-classes", "the number of classes in the model dialog"),
     "weights": Control("--weights", "the weights file in the model dialog", "choose"),
@@ -38,6 +39,19 @@ CONTROLS: dict[str, Control] = {
     "format": Control("--format", "the format", "choose"),
     "target": Control("--target", "the target device", "choose"),
     "workspace": Control("--workspace", "the workspace (File → Open workspace)", "open"),
+    "technique": Control("--technique", "the technique on the Sensitivity page", "choose"),
+    "method": Control("--method", "the method on the Sensitivity page", "choose"),
+    "ratio": Control("--ratio", "the ratio on the Sensitivity page"),
+    "importance": Control("--importance", "the channel ranking on the Sensitivity page", "choose"),
+    "calibration_samples": Control("--calibration-samples", "the calibration images on the Sensitivity page"),
+    "device": Control("--device", "the training device in Settings", "choose"),
+    "workers": Control("--workers", "the number of worker processes in the sweep dialog"),
+    "cluster": Control("--cluster", "the Dask cluster address in the sweep dialog"),
+    "data": Control("--data", "a dataset (Data page → Open)", "choose"),
+    "model": Control("--model", "a model (Model page → Open)", "choose"),
+    "batch": Control("--batch", "the latency batch size"),
+    "threads": Control("--threads", "the number of CPU threads"),
+    "repeats": Control("--repeats", "the number of timed runs"),
 }
 
 

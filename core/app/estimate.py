@@ -153,23 +153,21 @@ class Stage:
     prefix: str  # how the runner's progress messages for this stage start
     start: float
     end: float
+    key: str = ""  # the runner's stage key (``baseline``, ``step-2``, ``timing``), as StageStarted events carry it
 
 
 def run_stages(recipe) -> list[Stage]:
     """The stages of ``core.pipeline.runner.run_recipe`` for ``recipe``, with the share of the bar each gets.
 
-    Mirrors the runner's weighting (baseline 1, each step its cost + 0.5, latency
-    1 + 0.3 per step) so a view can turn the run's one progress value into a bar
-    per stage; the runner's messages start with each stage's ``prefix``.
+    Read from the runner's own plan (:func:`core.pipeline.runner.plan_stages`),
+    so the bar, the estimate and the StageStarted events name the same stages.
     """
-    from core.pipeline.runner import _cost
+    from core.jobs import stage_edges
+    from core.pipeline.runner import plan_stages
 
-    steps = recipe.active_steps
-    weights = [1.0] + [_cost(s) + 0.5 for s in steps] + [1.0 + 0.3 * len(steps)]
-    total = sum(weights)
-    edges = [sum(weights[:i]) / total for i in range(len(weights) + 1)]
-    labels = ["baseline"] + [f"step {i}/{len(steps)}: {s.technique}" for i, s in enumerate(steps, start=1)] + ["ONNX Runtime latency"]
-    out = [Stage(label, label, edges[i], edges[i + 1]) for i, label in enumerate(labels)]
+    plan = plan_stages(recipe)
+    edges = stage_edges(plan)
+    out = [Stage(s.label, s.label, edges[i], edges[i + 1], s.key) for i, s in enumerate(plan)]
     last = out[-1]
-    out[-1] = Stage(last.label, last.prefix, last.start, 0.99)
+    out[-1] = Stage(last.label, last.prefix, last.start, 0.99, last.key)
     return out

@@ -9,18 +9,12 @@ reads, so the bar, the estimate and the stage labels agree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
 from core.errors import EdgeSlimError
+from core.jobs import Cancelled, Stage
 
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage of a job: its key (``baseline``, ``step-2``, ``timing``), words for it, its share of the work."""
-
-    key: str
-    label: str
-    weight: float
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,3 +80,48 @@ class Recorder:
 
     def __call__(self, event: Event) -> None:
         self.events.append(event)
+
+
+class EventReporter:
+    """Turns the engine's ``progress(fraction, message)`` calls and stage announcements into events.
+
+    The engine keeps its plain callbacks (a stage maps its 0..1 onto its slice of
+    the bar); this object is both the progress callable and the runner's
+    :class:`core.jobs.StageListener`, so every Progress event carries the key of
+    the stage it belongs to.
+    """
+
+    def __init__(self, emit: "Emit") -> None:
+        self.emit = emit
+        self.stages: tuple[Stage, ...] = ()
+        self.current: Optional[int] = None
+
+    def __call__(self, fraction: float, message: str) -> None:
+        key = self.stages[self.current].key if self.current is not None and self.current < len(self.stages) else None
+        self.emit(Progress(fraction, message, key))
+
+    def planned(self, stages: Sequence[Stage]) -> None:
+        self.stages = tuple(stages)
+        self.emit(StagesPlanned(self.stages))
+
+    def started(self, index: int) -> None:
+        self.current = index
+        self.emit(StageStarted(self.stages[index], index))
+
+    def finished(self, index: int, seconds: float) -> None:
+        self.emit(StageFinished(self.stages[index], index, seconds))
+
+
+def reported(emit: "Emit", work: Callable[[], T]) -> T:
+    """Run ``work()`` and end its events with Done, or Failed (cancelled or not) before re-raising."""
+    try:
+        result = work()
+    except Cancelled as exc:
+        emit(Failed(exc, cancelled=True))
+        raise
+    except BaseException as exc:
+        emit(Failed(exc))
+        raise
+    emit(Done(result))
+    return result
+

@@ -1,6 +1,6 @@
 """Run a recipe *in a workspace*: a row before it starts, metrics after every step, a final status.
 
-A :class:`RunRequest` is plain data (specs, TOML, options), so the same request
+A :class:`RunRequest` is plain data (the model and data sources, TOML, options), so the same request
 runs in this process, in a worker process or on a Dask worker, and is what
 ``runs resume`` replays. Identical trials — same recipe, same model and data
 content, same options — are found by their key and reused instead of re-run.
@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from core.app.events import Emit, EventReporter, PartialResult
+from core.app.sources import DataSource, ModelSource, sources_from_stored, stored_options
 from core.errors import EdgeSlimError
 from core.jobs import CancelToken, Cancelled, ProgressFn
 from core.pipeline.recipe import parse_recipe
@@ -28,23 +30,30 @@ class RunRequest:
     """Everything needed to (re)run one recipe on one model and dataset."""
 
     recipe_toml: str
-    model_spec: str
-    data_spec: str
-    load_options: dict = field(default_factory=dict)  # arch, num_classes, weights, trust, input_shape, preset, image_size
+    model: ModelSource
+    data: DataSource
     options: RunOptions = RunOptions()
     name: str = ""
     sweep_id: Optional[int] = None
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "options": asdict(self.options)}
+        """Plain data (a sweep's payload to a worker process); :meth:`from_dict` reads it back."""
+        return {"recipe_toml": self.recipe_toml, "model": asdict(self.model), "data": asdict(self.data),
+                "options": asdict(self.options), "name": self.name, "sweep_id": self.sweep_id}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunRequest":
+        model = dict(d["model"])
+        if model.get("input_shape"):
+            model["input_shape"] = tuple(model["input_shape"])
+        return cls(d["recipe_toml"], ModelSource(**model), DataSource(**d["data"]), RunOptions(**d["options"]),
+                   d.get("name", ""), d.get("sweep_id"))
 
     @classmethod
     def from_row(cls, row: RunRow, trust: bool = False) -> "RunRequest":
         """The stored request; trust is never taken from the store (older workspaces kept it), only from ``trust``."""
-        load_options = {k: v for k, v in row.load_options.items() if k != "trust"}
-        if trust:
-            load_options["trust"] = True
-        return cls(row.recipe_toml, row.model_spec, row.data_spec, load_options, RunOptions(**row.options), row.name, row.sweep_id)
+        model, data = sources_from_stored(row.model_spec, row.data_spec, row.load_options, trust=trust)
+        return cls(row.recipe_toml, model, data, RunOptions(**row.options), row.name, row.sweep_id)
 
 
 def _sha(obj: Any) -> str:
@@ -71,20 +80,21 @@ def spec_file(spec: str) -> Optional[Path]:
     return path if spec and path.is_file() else None
 
 
-def model_fingerprint(model, load_options: dict, content: Optional[str] = None) -> str:
+def model_fingerprint(model, source: ModelSource, data: DataSource, content: Optional[str] = None) -> str:
     """Content of the model's file when it has one; otherwise the spec (a random-init torchvision model)."""
     if content is None:
         content = model_file_sha256(model)
-    return _sha({"spec": model.spec, "file": content, "options": {k: v for k, v in load_options.items() if v is not None}})
+    options = stored_options(source, data)  # all loading options, as the store has always keyed them
+    return _sha({"spec": model.spec, "file": content, "options": {k: v for k, v in options.items() if v is not None}})
 
 
-def data_fingerprint(data, load_options: dict) -> str:
+def data_fingerprint(data, source: DataSource) -> str:
     """The demo by name; folders by their files' names, sizes and modification times."""
     root = Path(str(data.spec).split(":", 1)[-1]).expanduser() if data.spec != "demo" else None
     listing = None
     if root is not None and root.exists():
         listing = sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file())
-    opts = {k: load_options.get(k) for k in ("preset", "image_size")}
+    opts = {"preset": source.preset, "image_size": source.image_size}
     if data.label_map is not None:  # folders mapped onto a model's outputs: another trial than unmapped
         opts["labels"] = data.label_map.to_dict()
     return _sha({"spec": data.spec, "files": listing, "options": opts, "shape": list(data.input_shape)})
@@ -98,29 +108,39 @@ def trial_key(recipe_toml: str, model_fp: str, data_fp: str, options: RunOptions
 
 def load_inputs(request: RunRequest, cache: Optional[dict] = None):
     """(model, data) for a request; ``cache`` keeps them across trials of one sweep in one process."""
-    from core.data import load_dataset
-    from core.models import load_model
+    return load_sources(request.model, request.data, cache)
 
-    lo = request.load_options
-    mkey = ("model", request.model_spec, json.dumps(lo, sort_keys=True, default=str))
-    dkey = ("data", request.data_spec, lo.get("preset"), lo.get("image_size"))
+
+def load_sources(model_source: ModelSource, data_source: DataSource, cache: Optional[dict] = None):
+    """(model, data in the model's label space), unchecked; ``cache`` keeps what was loaded for the next job."""
+    mkey, dkey = _cache_keys(model_source, data_source)
     if cache is not None and mkey in cache:
         model = cache[mkey]
     else:
-        shape = lo.get("input_shape")
-        model = load_model(request.model_spec, arch=lo.get("arch"), num_classes=lo.get("num_classes"), weights=lo.get("weights"),
-                           trust=bool(lo.get("trust")), input_shape=tuple(shape) if shape else None)
+        model = model_source.load()
         if cache is not None:
             cache[mkey] = model
     if cache is not None and dkey in cache:
         data = cache[dkey]
     else:
-        data = load_dataset(request.data_spec, preset=lo.get("preset"), image_size=lo.get("image_size"), seed=0)
+        data = data_source.with_labels(None).load()
         if cache is not None:
             cache[dkey] = data
-    from core.metrics.compat import match_model_labels
+    return model, data_source.matched(model, data)  # class folders -> the model's outputs
 
-    return model, match_model_labels(model, data, lo.get("labels"))  # class folders -> the model's outputs
+
+def _cache_keys(model: ModelSource, data: DataSource) -> tuple:
+    # the data is read the same whatever the labels file; labels map it onto a model afterwards
+    return ("model", model), ("data", replace(data, labels=None))
+
+
+def loaded_cache(model_source: ModelSource, data_source: DataSource, model, data) -> dict:
+    """A cache for :func:`execute_run` holding a model and data already loaded (the CLI loads them to check them first).
+
+    Data already mapped onto the model's outputs is kept as it is (mapping it again leaves it unchanged).
+    """
+    mkey, dkey = _cache_keys(model_source, data_source)
+    return {mkey: model, dkey: data}
 
 
 @dataclass
@@ -142,17 +162,23 @@ def execute_run(
     cancel: Optional[CancelToken] = None,
     on_step: Optional[Callable[[StepRecord], None]] = None,
     cache: Optional[dict] = None,
+    emit: Optional[Emit] = None,
 ) -> Execution:
     """Run ``request`` as a stored run (a new row, or ``run_id`` to re-run one); reuse an identical finished trial.
 
     Input problems (a bad spec, a recipe that cannot run) raise before a row is
-    made; a step that fails marks the row ``failed`` and re-raises.
+    made; a step that fails marks the row ``failed`` and re-raises. With ``emit``
+    the run reports its stages, progress and each measured step as events
+    (``PartialResult("baseline" | "step", dict)``); ``progress`` still works.
     """
+    reporter = EventReporter(emit) if emit is not None else None
+    progress = _progress_to(progress, reporter)
+    on_step = _steps_to(on_step, emit)
     recipe = parse_recipe(request.recipe_toml, source=request.name or "recipe")
     model, data = load_inputs(request, cache)
     recipe.check_order(input_is_onnx=model.is_onnx)
     model_sha = model_file_sha256(model)
-    model_fp, data_fp = model_fingerprint(model, request.load_options, model_sha), data_fingerprint(data, request.load_options)
+    model_fp, data_fp = model_fingerprint(model, request.model, request.data, model_sha), data_fingerprint(data, request.data)
     key = trial_key(request.recipe_toml, model_fp, data_fp, request.options)
     note = ""
     if reuse and run_id is None:
@@ -166,10 +192,10 @@ def execute_run(
     if run_id is None:
         run_id = ws.create_run(
             name=request.name or recipe.name, recipe_name=recipe.name, recipe_toml=request.recipe_toml,
-            techniques=[s.technique for s in recipe.active_steps], model_spec=request.model_spec, data_spec=request.data_spec,
-            load_options=request.load_options, options=asdict(request.options), trial_key=key, seed=request.options.seed,
-            model_id=ws.add_model(request.model_spec, model_fp, model.name, {"format": model.source_format}),
-            dataset_id=ws.add_dataset(request.data_spec, data_fp, data.name, {"sizes": data.sizes()}),
+            techniques=[s.technique for s in recipe.active_steps], model_spec=request.model.spec, data_spec=request.data.spec,
+            load_options=stored_options(request.model, request.data), options=asdict(request.options), trial_key=key,
+            seed=request.options.seed, model_id=ws.add_model(request.model.spec, model_fp, model.name, {"format": model.source_format}),
+            dataset_id=ws.add_dataset(request.data.spec, data_fp, data.name, {"sizes": data.sizes()}),
             sweep_id=request.sweep_id, model_sha256=model_sha,
         )
     out_dir = ws.run_dir(run_id)
@@ -179,7 +205,8 @@ def execute_run(
     try:
         result: RunResult = run_recipe(
             recipe, model, data, out_dir, request.options, progress=progress, cancel=cancel, on_step=on_step,
-            on_update=lambda r: ws.record_progress(run_id, r.to_dict()),
+            on_update=lambda r: ws.record_progress(run_id, r.to_dict()), stages=reporter,
+            on_baseline=(lambda snap: emit(PartialResult("baseline", snap.to_dict()))) if emit is not None else None,
         )
     except Cancelled:
         ws.finish_run(run_id, "cancelled", error="cancelled by the user")
@@ -197,6 +224,29 @@ def execute_run(
         raise error from exc
     ws.finish_run(run_id, result.status, result.to_dict(), error=result.error)
     return Execution(ws.get_run(run_id), note=note)
+
+
+def _progress_to(progress: Optional[ProgressFn], reporter: Optional[EventReporter]) -> Optional[ProgressFn]:
+    if reporter is None or progress is None:
+        return progress or reporter
+
+    def both(fraction: float, message: str) -> None:
+        progress(fraction, message)
+        reporter(fraction, message)
+
+    return both
+
+
+def _steps_to(on_step: Optional[Callable[[StepRecord], None]], emit: Optional[Emit]) -> Optional[Callable[[StepRecord], None]]:
+    if emit is None:
+        return on_step
+
+    def both(record: StepRecord) -> None:
+        if on_step is not None:
+            on_step(record)
+        emit(PartialResult("step", record.to_dict()))
+
+    return both
 
 
 def resume_run(ws: Workspace, run_id: int, *, trust: bool = False, **kwargs: Any) -> Execution:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional
 from core.pipeline.recipe import Recipe, RecipeError, Step, load_recipe, make_step, parse_recipe
 
 Listener = Callable[[str], None]
+STUDENT_FAMILY = "Distillation"  # its steps replace the model with a student: layer names before it do not apply after
 _uids = itertools.count(1)
 
 
@@ -62,6 +63,25 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _shown(v: Any) -> str:
+    return (", ".join(map(str, v)) or "(none)") if isinstance(v, (list, tuple)) else str(v)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What :meth:`RecipeDraft.apply_suggestion` did: the step it wrote to, where it is, and the changes in words."""
+
+    uid: int
+    index: int
+    added: bool
+    changes: list
+
+    def describe(self, technique: str) -> str:
+        if self.added:
+            return f"added a {technique} step (step {self.index + 1}) with " + "; ".join(self.changes) + "."
+        return f"applied to step {self.index + 1} ({technique}): " + ("; ".join(self.changes) or "no change") + "."
+
+
 class RecipeDraft:
     """An ordered list of :class:`DraftStep`; listeners hear ``"steps"`` (added, removed, moved, toggled) or ``"values"``."""
 
@@ -70,6 +90,11 @@ class RecipeDraft:
         self.description = description
         self.steps: list[DraftStep] = []
         self._listeners: list[Listener] = []
+        self._undo: list[list] = []  # states before each edit, newest last
+        self._redo: list[list] = []
+        self._now = self._state()  # the state after the latest edit
+        self._coalesce: Optional[tuple] = None  # (uid, name) of the field typed into last: one undo step per field
+        self._saved = self._comparable()  # as loaded or saved: ``modified`` compares with it
 
     # ------------------------------------------------------------------ observing
 
@@ -77,9 +102,52 @@ class RecipeDraft:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def _emit(self, what: str) -> None:
+    def _emit(self, what: str, field: Optional[tuple] = None) -> None:
+        """Record the edit for undo, then tell the listeners."""
+        if field is None or field != self._coalesce:
+            self._undo.append(self._now)
+        self._redo.clear()
+        self._coalesce = field
+        self._now = self._state()
         for listener in list(self._listeners):
             listener(what)
+
+    # ------------------------------------------------------------------ undo and redo
+
+    def _state(self) -> list:
+        return [self.name, [(s.uid, s.technique, dict(s.values), s.enabled, dict(s.errors)) for s in self.steps]]
+
+    def _comparable(self) -> tuple:
+        return self.name, [(s.technique, {k: _plain(v) for k, v in s.values.items()}, s.enabled) for s in self.steps]
+
+    @property
+    def modified(self) -> bool:
+        """Edited since it was loaded or saved (loading a preset over it would lose the edits)."""
+        return self._comparable() != self._saved
+
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def undo(self) -> bool:
+        """Go back one edit (a load counts as one); False when there is nothing to undo."""
+        return self._travel(self._undo, self._redo)
+
+    def redo(self) -> bool:
+        return self._travel(self._redo, self._undo)
+
+    def _travel(self, source: list, target: list) -> bool:
+        if not source:
+            return False
+        target.append(self._state())
+        self.name, steps = source.pop()
+        self.steps = [DraftStep(t, dict(v), e, dict(err), uid) for uid, t, v, e, err in steps]
+        self._now, self._coalesce = self._state(), None
+        for listener in list(self._listeners):
+            listener("steps")
+        return True
 
     # ------------------------------------------------------------------ editing
 
@@ -138,12 +206,55 @@ class RecipeDraft:
         self.steps.clear()
         self._emit("steps")
 
+    def apply_suggestion(self, technique: str, params: dict) -> "Applied":
+        """Write suggested settings (a sensitivity analysis's step) into the draft; say what changed.
+
+        They go into the first enabled step of ``technique`` (else its first
+        step, switched back on); with none, a new step is added where it can
+        run: a PyTorch-side step before the first ONNX-side one (pruning before
+        int8), an ONNX-side one last. A suggestion names the loaded model's
+        layers, so it is refused (an EdgeSlimError) where a distillation step
+        before it has replaced that model with a student.
+        """
+        from core.techniques import ONNX, get
+
+        same = [s for s in self.steps if s.technique == technique]
+        step = next((s for s in same if s.enabled), same[0] if same else None)
+        index = self.index(step.uid) if step is not None else len(self.steps)
+        if step is None and get(technique).side != ONNX:
+            index = next((i for i, s in enumerate(self.steps) if s.info.side == ONNX), index)
+        self._check_model_unreplaced(index, technique)
+        if step is None:
+            step = self.add(technique, params, index=index)
+            return Applied(step.uid, index, True, [f"{k} = {_shown(v)}" for k, v in params.items()])
+        changes = []
+        for name, value in params.items():
+            before = step.values.get(name)
+            if _plain(before) != _plain(value):
+                changes.append(f"{name}: {_shown(before)} → {_shown(value)}")
+            self.set_value(step.uid, name, value)
+        if not step.enabled:
+            self.set_enabled(step.uid, True)
+            changes.append("switched on")
+        return Applied(step.uid, self.index(step.uid), False, changes)
+
+    def _check_model_unreplaced(self, index: int, technique: str) -> None:
+        from core.errors import EdgeSlimError
+
+        for i, s in enumerate(self.steps[:index], start=1):
+            if s.enabled and s.info.family == STUDENT_FAMILY:
+                raise EdgeSlimError(
+                    f"the suggested {technique} settings name layers of the loaded model, but step {i} ({s.technique}) "
+                    "replaces that model with a student before them",
+                    "apply the suggestion to a recipe without a distillation step before it, or analyse the student model",
+                )
+
     def set_value(self, uid: int, name: str, value: Any) -> Optional[str]:
         """Set one parameter; returns what is wrong with it (the rule), or None when it is allowed."""
         step = self.step(uid)
         self._set(step, name, value)
         self._check_step(step)
-        self._emit("values")
+        self._emit("values", (uid, name))
         return step.errors.get(name)
 
     def _set(self, step: DraftStep, name: str, value: Any) -> None:
@@ -181,6 +292,7 @@ class RecipeDraft:
             step.values = {k: tuple(v) if isinstance(v, list) else v for k, v in step.values.items()}
             self.steps.append(step)
         self._emit("steps")
+        self._saved = self._comparable()
 
     def load_text(self, text: str, source: str = "") -> None:
         self.load(parse_recipe(text, source=source))
@@ -230,7 +342,9 @@ class RecipeDraft:
         return self.to_recipe().to_toml()
 
     def save(self, path: Path | str) -> Path:
-        return self.to_recipe().save(Path(path))
+        saved = self.to_recipe().save(Path(path))
+        self._saved = self._comparable()
+        return saved
 
 
 def _without_where(text: str) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from core.app.sources import DataSource, ModelSource
+
 Listener = Callable[[str], None]
 
 
@@ -24,6 +26,8 @@ class Session:
     labels: Optional[str] = None  # labels file: class folder -> model output
     fitted_data: Any = None  # ``data`` in the model's label space, when both are loaded and fit
     mismatches: list = field(default_factory=list)  # core.metrics.compat.Mismatch, found when both are loaded
+    model_source: Optional[ModelSource] = None  # how the current model was opened (trust: for this session only)
+    data_source: Optional[DataSource] = None  # how the current data was opened (preset, image size)
     _listeners: list[Listener] = field(default_factory=list, repr=False)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -35,13 +39,18 @@ class Session:
         for listener in list(self._listeners):
             listener(name)
 
-    def set_model(self, model: Any, inspection: Optional[Any] = None) -> None:
+    def set_model(self, model: Any, inspection: Optional[Any] = None, source: Optional[ModelSource] = None) -> None:
         self.model, self.inspection = model, inspection
+        self.model_source = source or (ModelSource(model.spec) if model is not None else None)
         self._check_fit()
         self._emit("model")
 
-    def set_data(self, data: Any, report: Optional[Any] = None) -> None:
+    def set_data(self, data: Any, report: Optional[Any] = None, source: Optional[DataSource] = None) -> None:
         self.data, self.data_report = data, report
+        if source is None and data is not None:
+            opened = dict(getattr(data, "load_options", None) or {})
+            source = DataSource(data.spec, preset=opened.get("preset"), image_size=opened.get("image_size"))
+        self.data_source = source
         self._check_fit()
         self._emit("data")
 
@@ -86,8 +95,15 @@ class Session:
         return " ".join(m.app_text() for m in self.mismatches)
 
     def data_options(self) -> dict:
-        """How the current data was opened (preset, image size, labels file), as runs store it."""
-        opts = dict(getattr(self.data, "load_options", None) or {}) if self.data is not None else {}
-        if self.labels:
-            opts["labels"] = self.labels
-        return opts
+        """How the current data was opened (preset, image size, labels file), as runs store them."""
+        return self.data_source.with_labels(self.labels).options() if self.data_source is not None else {}
+
+    def next_data_source(self, spec: str) -> DataSource:
+        """How to open the dataset ``spec`` next: with the image size the Data page asks for."""
+        return DataSource(spec, image_size=self.image_size)
+
+    def sources(self) -> Optional[tuple[ModelSource, DataSource]]:
+        """The current model and data as a run asks for them (the labels file included); None until both are loaded."""
+        if self.model_source is None or self.data_source is None or self.model is None or self.data is None:
+            return None
+        return self.model_source, self.data_source.with_labels(self.labels)

@@ -1,7 +1,9 @@
-"""What every edgeslim-cli command shares: progress on stderr, argument groups, loading, JSON and the run table.
+"""What every edgeslim-cli command shares: progress on stderr, argument groups, the sources, JSON and the run table.
 
-The command modules (``cli``, ``cli_export``, ``cli_runs``, ``cli_sensitivity``)
-import from here, never from each other, so the command line has no import cycle.
+The command modules (``basic``, ``run``, ``sweep``, ``runs``, ``sensitivity``,
+``export``) import from here, never from each other or from ``main``, so the
+command line has no import cycle. Arguments become typed sources here
+(:class:`core.app.sources.ModelSource`, :class:`DataSource`), never dicts.
 """
 
 from __future__ import annotations
@@ -10,7 +12,13 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from core.app.sources import DataSource, ModelSource
+
+if TYPE_CHECKING:
+    from core.metrics.latency import TimingOptions
+
 
 # --------------------------------------------------------------------------- progress
 
@@ -40,6 +48,13 @@ class StderrProgress:
     def done(self) -> None:
         if self.enabled and self.tty:
             sys.stderr.write("\n")
+
+    def emit(self, event) -> None:
+        """An ``emit`` for the core services: their Progress events on this line, the rest left to the command."""
+        from core.app.events import Progress
+
+        if isinstance(event, Progress):
+            self(event.fraction, event.message)
 
 
 # --------------------------------------------------------------------------- argument helpers
@@ -108,29 +123,46 @@ def _add_timing_args(p: argparse.ArgumentParser, *, repeats: int, threads_help: 
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-def _load_model(args: argparse.Namespace):
-    from core.models import load_model
+def model_source(args: argparse.Namespace) -> ModelSource:
+    """The model as the arguments ask for it (spec and loading options)."""
+    shape = getattr(args, "input_shape", None)
+    return ModelSource(args.model, arch=args.arch, num_classes=args.num_classes, weights=args.weights,
+                       trust=bool(args.trust), input_shape=tuple(shape) if shape else None)
 
-    return load_model(
-        args.model,
-        arch=args.arch,
-        num_classes=args.num_classes,
-        weights=args.weights,
-        trust=args.trust,
-        input_shape=args.input_shape,
-    )
+
+def data_source(args: argparse.Namespace) -> DataSource:
+    """The dataset as the arguments ask for it; a labels file is kept as an absolute path (a resume reads the same one)."""
+    return DataSource(args.data, preset=args.preset, image_size=args.image_size).with_labels(getattr(args, "labels", None))
+
+
+def _load_model(args: argparse.Namespace):
+    return model_source(args).load()
 
 
 def _load_data(args: argparse.Namespace, model=None):
     """The dataset; given the model, also mapped onto its outputs (--labels) and checked against it, before any long work."""
-    from core.data import load_dataset
+    return data_source(args).load(model)
 
-    data = load_dataset(args.data, preset=args.preset, image_size=args.image_size)
-    if model is None:
-        return data
-    from core.metrics.compat import fit_data
 
-    return fit_data(model, data, getattr(args, "labels", None))
+def _add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
+                   help="training device (default auto: a CUDA GPU when PyTorch sees one, else the CPU)")
+
+
+def checked_device(args: argparse.Namespace) -> str:
+    """The --device form, checked, and resolvable on this machine (no GPU for cuda: one line, exit 2, nothing loaded)."""
+    from core.torch_device import check_device, resolve_device
+
+    device = check_device(args.device)
+    resolve_device(device)
+    return device
+
+
+def timing(args: argparse.Namespace, warmup: int = 10) -> "TimingOptions":
+    """--batch, --threads and --repeats as one object."""
+    from core.metrics.latency import TimingOptions
+
+    return TimingOptions(batch=args.batch, threads=args.threads, warmup=warmup, repeats=args.repeats)
 
 
 def _print_json(obj: dict) -> None:
@@ -138,20 +170,6 @@ def _print_json(obj: dict) -> None:
 
 
 # --------------------------------------------------------------------------- commands
-
-
-def load_options(args: argparse.Namespace) -> dict:
-    """How the model and data were asked for, as stored with a run (so it can be replayed)."""
-    shape = getattr(args, "input_shape", None)
-    return {
-        "arch": args.arch, "num_classes": args.num_classes, "weights": args.weights, "trust": bool(args.trust),
-        "input_shape": list(shape) if shape else None, "preset": args.preset, "image_size": args.image_size,
-        **({"labels": str(Path(args.labels).expanduser().resolve())} if getattr(args, "labels", None) else {}),
-    }
-
-
-def _lo_key(args: argparse.Namespace) -> str:
-    return json.dumps(load_options(args), sort_keys=True, default=str)
 
 
 def run_table(out: dict) -> str:
@@ -180,6 +198,25 @@ def run_table(out: dict) -> str:
         ])
     headers = ["stage", "top-1", "Δ pt", "agree", "ONNX file", "zipped", "MACs", "ORT latency", "size ×", "zip ×", "MACs ×", "speed-up"]
     return fmt.table(headers, rows, "lrrrrrrrrrrr")
+
+
+def metric_cells(final: Optional[dict], baseline: Optional[dict]) -> list[str]:
+    """Top-1, its change against the baseline, size, MACs and ONNX Runtime latency of one run, as table cells."""
+    from core import fmt
+
+    if not final:
+        return ["—"] * 5
+    lat = (final.get("latency_ms") or {}).get("onnxruntime")
+    d = None
+    if baseline and baseline.get("accuracy") is not None and final.get("accuracy") is not None:
+        d = 100 * (final["accuracy"] - baseline["accuracy"])
+    return [
+        "—" if final.get("accuracy") is None else f"{100 * final['accuracy']:.2f}",
+        "—" if d is None else f"{d:+.2f}",
+        fmt.size(final.get("size_bytes")),
+        fmt.si(final.get("macs")),
+        "—" if lat is None else f"{lat:.3f}",
+    ]
 
 
 def _x(v) -> str:

@@ -1,7 +1,7 @@
 """``edgeslim-cli export`` and ``edgeslim-cli targets``: verified bundles for device profiles.
 
-Registered by :func:`core.cli.build_parser`; shares its argument helpers,
-progress line and one-line error handling. Cheap checks (the target, the
+Registered by :func:`core.cli.main.build_parser`; shares the argument helpers
+and progress line of ``core.cli.common``. Cheap checks (the target, the
 destination) run before the model is loaded, so a typo costs no export.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.app.controls import ask
 from core.cli.common import StderrProgress, _add_data_args, _positive, _print_json, _shape
 from core.errors import EdgeSlimError
 
@@ -27,7 +28,7 @@ def _source(args: argparse.Namespace, progress):
             progress(0.0, f"loading run {args.run}")
             return source_from_run(ws, args.run, args.data, args.preset, args.image_size)
     if args.workspace:
-        raise EdgeSlimError("--workspace goes with --run", "drop --workspace, or export a stored run with --run ID")
+        raise EdgeSlimError(f"{ask('workspace', action=False)} goes with --run", f"drop {ask('workspace', action=False)}, or export a stored run with --run ID")
     from core.cli.common import _load_data, _load_model
 
     progress(0.0, "loading model")
@@ -35,7 +36,7 @@ def _source(args: argparse.Namespace, progress):
     if not args.data:
         if model.source_format != "demo":
             raise EdgeSlimError("export needs the model's data, to calibrate it and to verify the written file",
-                                "pass --data DATA (the dataset the model was trained for)")
+                                f"{ask('data')} DATA (the dataset the model was trained for)")
         args.data = "demo"
     progress(0.02, "loading data")
     return source_from_model(model, _load_data(args, model))
@@ -51,12 +52,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.check:
         return _check(args, target)
     if not args.out:
-        raise EdgeSlimError("export needs --out DIR, the folder for the bundle", "pass --out DIR, or --check to see the fit without writing")
+        raise EdgeSlimError(f"export needs {ask('out', action=False)} DIR, the folder for the bundle", f"{ask('out')} DIR, or --check to see the fit without writing")
     out = Path(args.out).expanduser().absolute()
     check_destination(out, args.force)
     from core.writable import check_writable
 
-    check_writable(out, "--out")  # read-only, full, or under a file: now, before the model is loaded
+    check_writable(out, ask("out", action=False))  # read-only, full, or under a file: now, before the model is loaded
     progress = StderrProgress(enabled=not args.quiet)
     source = _source(args, progress)
     result = export_bundle(

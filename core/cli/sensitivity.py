@@ -1,61 +1,31 @@
 """``edgeslim-cli sensitivity``: which layers to leave alone when pruning or quantizing.
 
-Registered by :func:`core.cli.build_parser`; shares its argument helpers,
-progress line and one-line error handling. The human output is the table,
+Registered by :func:`core.cli.main.build_parser`; the analysis is the core
+sensitivity service (:mod:`core.app.sensitivity`). The human output is the table,
 most sensitive layer first, and the suggested recipe step as TOML to paste.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 
-from core.cli.common import StderrProgress, _add_data_args, _add_model_args, _load_data, _load_model, _positive, _print_json
-from core.errors import EdgeSlimError
-
-TECHNIQUES = ("prune.structured", "quantize.static")
-
-
-def _check_args(args: argparse.Namespace) -> None:
-    """Fail on bad names before minutes of loading and exporting."""
-    from core.pipeline.sensitivity import QUANT_METHODS
-
-    if args.technique not in TECHNIQUES:
-        close = difflib.get_close_matches(args.technique, TECHNIQUES, n=1, cutoff=0.4)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise EdgeSlimError(f"sensitivity analysis does not cover {args.technique!r}",
-                            f"use --technique {' or '.join(TECHNIQUES)}{hint}")
-    if args.technique == "quantize.static":
-        if args.method not in (None, *QUANT_METHODS):
-            raise EdgeSlimError(f"unknown --method {args.method!r}", f"use one of {', '.join(QUANT_METHODS)}")
-        if args.ratio is not None or args.importance is not None:
-            raise EdgeSlimError("--ratio and --importance apply to prune.structured", "leave them out for quantize.static")
-    elif args.method is not None or args.calibration_samples is not None:
-        raise EdgeSlimError("--method and --calibration-samples apply to quantize.static", "leave them out for prune.structured")
+from core.cli.common import StderrProgress, _add_data_args, _add_model_args, _positive, _print_json, data_source, model_source
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from core.jobs import sub_progress
-    from core.metrics import check_compatible
-    from core.pipeline.sensitivity import prune_sensitivity, quant_sensitivity
+    from core.app.sensitivity import SensitivityRequest, analyse_sensitivity
 
-    _check_args(args)
+    layers = tuple(n.strip() for n in args.layers.split(",") if n.strip()) if args.layers else None
+    request = SensitivityRequest(
+        model_source(args), data_source(args), args.technique, ratio=args.ratio, importance=args.importance,
+        method=args.method, calibration_samples=args.calibration_samples, layers=layers, max_batches=args.max_batches,
+        threshold=args.threshold,
+    )
+    request.check()  # bad names fail before minutes of loading and exporting
     progress = StderrProgress(enabled=not args.quiet)
-    progress(0.0, "loading model")
-    model = _load_model(args)
-    progress(0.01, "loading data")
-    data = _load_data(args, model)  # mapped onto the model's outputs (--labels) and checked
-    check_compatible(model, data)
-    layers = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
-    common = {"layers": layers, "eval_batches": args.max_batches, "threshold": args.threshold,
-              "progress": sub_progress(progress, 0.02, 1.0)}
-    if args.technique == "prune.structured":
-        report = prune_sensitivity(model, data, ratio=0.5 if args.ratio is None else args.ratio,
-                                   importance=args.importance or "l1", **common)
-    else:
-        report = quant_sensitivity(model, data, method=args.method or "exclude_one",
-                                   calibration_samples=args.calibration_samples or 128, **common)
+    outcome = analyse_sensitivity(request, progress.emit)
     progress.done()
+    report, model, data = outcome.report, outcome.model, outcome.data
     if args.json:
         _print_json({"model": args.model, "data": args.data, **report.to_dict()})
         return 0
@@ -114,7 +84,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("sensitivity", help="per-layer sensitivity to pruning or int8, and the recipe step it suggests")
     _add_model_args(p, option=True)
     _add_data_args(p, required=True)
-    p.add_argument("--technique", required=True, metavar="T", help=f"{' or '.join(TECHNIQUES)}")
+    p.add_argument("--technique", required=True, metavar="T", help="prune.structured or quantize.static")
     p.add_argument("--ratio", type=float, help="prune.structured: channel ratio pruned per group (default 0.5)")
     p.add_argument("--importance", help="prune.structured: channel ranking, e.g. l1 (default), l2, bn_scale, random")
     p.add_argument("--method", metavar="M",

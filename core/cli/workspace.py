@@ -8,9 +8,12 @@ workspace says "created new workspace at …" on stderr when it made one.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, TextIO, Union
+
+from core.app.controls import ask
 
 if TYPE_CHECKING:
     from core.store.workspace import Workspace
@@ -27,7 +30,7 @@ def check_workspace_writable(given: Optional[Union[str, Path]]) -> None:
     """Refuse a ``--workspace`` folder that is a file, read-only or on a full disk, before any model is loaded."""
     from core.writable import check_writable
 
-    check_writable(workspace_path(given), "--workspace")
+    check_writable(workspace_path(given), ask("workspace", action=False))
 
 
 def open_workspace(given: Optional[Union[str, Path]], stream: Optional[TextIO] = None, **kwargs) -> "Workspace":
@@ -51,3 +54,10 @@ def open_workspace_to_read(given: Optional[Union[str, Path]], stream: Optional[T
     if (path / DB_NAME).is_file() and not is_writable(path, path / DB_NAME):
         return Workspace(path, read_only=True)
     return open_workspace(given, stream)
+
+
+def workspace_for(args: argparse.Namespace, read: bool = False) -> "Workspace":
+    """The workspace ``--workspace`` names: read-only when only reading and not writable; announced when new."""
+    if read:  # listing and showing: a read-only workspace opens read-only
+        return open_workspace_to_read(args.workspace)
+    return open_workspace(args.workspace)  # says so when it creates one (a mistyped path)

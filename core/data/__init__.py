@@ -25,9 +25,7 @@ def load_dataset(
     spec: str, *, preset: Optional[str] = None, image_size: Optional[int] = None, seed: int = 0
 ) -> DatasetBundle:
     """Load the dataset named by ``spec`` (see ``SPEC_FORMS``); every user mistake is a DataError."""
-    bundle = _load(spec, preset, image_size, seed)
-    bundle.load_options = {"preset": preset, "image_size": image_size}
-    return bundle
+    return _load(spec, preset, image_size, seed)  # how it was asked for is the caller's DataSource, not the bundle's
 
 
 def _load(spec: str, preset: Optional[str], image_size: Optional[int], seed: int) -> DatasetBundle:

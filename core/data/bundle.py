@@ -45,7 +45,6 @@ class DatasetBundle:
     preprocessing: Preprocessing
     notes: list[str] = field(default_factory=list)
     label_map: Optional[Any] = None  # core.data.labels.LabelMap when the labels are a model's output indices
-    load_options: dict = field(default_factory=dict)  # preset / image_size it was loaded with (stored with runs)
 
     @property
     def num_classes(self) -> int:

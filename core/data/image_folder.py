@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 from torch.utils.data import Dataset
 
+from core.app.controls import ask
 from core.data.bundle import DatasetBundle, Preprocessing
 from core.data.folder_check import IMAGE_SUFFIXES, LAYOUT_FIX, FolderReport, check_image_folder
 from core.data.presets import folder_preset
@@ -86,7 +87,7 @@ def _input_shape(pre: Preprocessing, report: FolderReport) -> tuple[int, int, in
         raise DataError(
             f"the images in {report.path} come in {len(report.image_sizes)} sizes ({report.sizes_summary()}) "
             "and the as-is preset keeps each image's size, so they cannot be batched",
-            "give an image size (e.g. --image-size 64) to resize and centre-crop them, use the imagenet preset, "
+            f"give an image size (e.g. {ask('image_size', action=False)} 64) to resize and centre-crop them, use the imagenet preset, "
             "or make all images the same size",
         )
     (w, h), _ = report.image_sizes.most_common(1)[0]

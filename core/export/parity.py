@@ -6,6 +6,12 @@ beside the in-memory model. Top-1 agreement and the largest logit difference
 are compared with a tolerance that depends on what the export did: a plain
 export must match to rounding; a precision change made during the export
 (fp16, int8) is allowed its expected error, and is still measured.
+
+The accuracies it reports come from the one evaluation path
+(:mod:`core.metrics.accuracy`): the file loaded as ``evaluate`` loads it, in
+the same batches, so a stored run's accuracy, ``evaluate`` of its file and
+``file_accuracy`` here are one number. A file with a fixed batch is also run
+as written, in chunks of its batch, and compared with the reference.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import torch
 
 from core.data.bundle import DatasetBundle
 from core.errors import EdgeSlimError
-from core.jobs import CancelToken, ProgressFn, check, null_progress
+from core.jobs import CancelToken, ProgressFn, null_progress
+from core.metrics.accuracy import EVAL_BATCH, eval_loader, evaluate_models, load_for_evaluation
 from core.models.loaded import LoadedModel
 
 
@@ -69,6 +76,7 @@ class ParityResult:
     passed: bool
     file_accuracy: Optional[float] = None
     reference_accuracy: Optional[float] = None
+    split_images: Optional[int] = None  # images in the validation split (the accuracies cover all of them when equal)
 
     @property
     def max_rel_diff(self) -> float:
@@ -78,7 +86,8 @@ class ParityResult:
         acc = ""
         if self.file_accuracy is not None and self.reference_accuracy is not None:
             acc = f"; accuracy {100 * self.file_accuracy:.2f} % vs {100 * self.reference_accuracy:.2f} %"
-        return (f"{self.file} vs {self.reference} on {self.samples} validation images: top-1 agreement "
+        of = f" (of {self.split_images})" if self.split_images and self.split_images != self.samples else ""
+        return (f"{self.file} vs {self.reference} on {self.samples} validation images{of}: top-1 agreement "
                 f"{100 * self.agreement:.2f} % (needs ≥ {100 * self.tolerance.min_agreement:g} %), max |Δlogit| "
                 f"{self.max_abs_diff:.3g} = {self.max_rel_diff:.3g} of the logit scale "
                 f"(needs ≤ {self.tolerance.max_rel_diff:g}){acc}")
@@ -117,51 +126,66 @@ def check_parity(
     *,
     change: str = "none",
     precision: str = "fp32",
-    samples: int = 256,
-    batch: int = 64,
+    samples: int = 1000,
+    batch: int = EVAL_BATCH,
     tolerance: Optional[Tolerance] = None,
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelToken] = None,
 ) -> ParityResult:
     """Compare the file at ``path`` (of ``precision``) with ``reference`` on up to ``samples`` validation images.
 
-    The images are spread evenly over the split; the file runs on the same
-    batches as the reference, in chunks of its batch when that is fixed.
+    With ``samples`` at least the split's size every image is used, in the
+    batches :func:`core.metrics.accuracy.evaluate_split` uses; fewer are spread
+    evenly over the split. ``batch`` is kept for callers; the evaluation batch wins.
     """
-    progress = progress or null_progress
+    del batch  # one evaluation path: EVAL_BATCH
     tolerance = tolerance or tolerance_for(change, precision)
-    val = data.val
-    total = len(val)  # type: ignore[arg-type]
+    total = len(data.val)  # type: ignore[arg-type]
     if total == 0:
         raise EdgeSlimError("the validation split is empty, so the export cannot be verified", "use a dataset with validation images")
-    idx = np.linspace(0, total - 1, num=min(samples, total)).round().astype(int)
-    idx = np.unique(idx)
-    run_file = file_runner(path)
-    diffs, scale, agree, hits_file, hits_ref = 0.0, 0.0, 0, 0, 0
-    for start in range(0, len(idx), batch):
-        check(cancel)
-        items = [val[int(i)] for i in idx[start: start + batch]]
-        x = torch.stack([it[0] for it in items]).float()
-        labels = np.asarray([int(it[1]) for it in items])
-        ref = reference.predict(x).detach().float().numpy()
-        out = np.asarray(run_file(x.numpy()), dtype=np.float32)
-        if out.shape != ref.shape:
-            raise ParityError(f"{Path(path).name} returns logits of shape {out.shape}, the model {ref.shape}",
-                              "report this as a bug: the export changed the model's output")
-        diffs = max(diffs, float(np.abs(out - ref).max()))
-        scale = max(scale, float(np.abs(ref).max()))
-        agree += int((out.argmax(1) == ref.argmax(1)).sum())
-        hits_file += int((out.argmax(1) == labels).sum())
-        hits_ref += int((ref.argmax(1) == labels).sum())
-        progress(min(1.0, (start + batch) / len(idx)), f"parity check: {min(start + batch, len(idx))} of {len(idx)} images")
+    idx = np.unique(np.linspace(0, total - 1, num=min(samples, total)).round().astype(int))
+    file_model = load_for_evaluation(Path(path))
+    # a fixed-batch file is evaluated through a dynamic-batch copy: run the file as written too
+    as_written = file_runner(path) if _evaluated_through_copy(file_model, path) else None
+    stats = {"diff": 0.0, "scale": 0.0, "agree": 0}
+
+    def compare(images: torch.Tensor, _labels: torch.Tensor, logits: list[torch.Tensor]) -> None:
+        ref = logits[0].numpy()
+        outs = [logits[1].numpy()]
+        if as_written is not None:
+            outs.append(np.asarray(as_written(images.float().numpy()), dtype=np.float32))
+        for out in outs:
+            if out.shape != ref.shape:
+                raise ParityError(f"{Path(path).name} returns logits of shape {out.shape}, the model {ref.shape}",
+                                  "report this as a bug: the export changed the model's output")
+        stats["diff"] = max([stats["diff"], *(float(np.abs(out - ref).max()) for out in outs)])
+        stats["scale"] = max(stats["scale"], float(np.abs(ref).max()))
+        stats["agree"] += min(int((out.argmax(1) == ref.argmax(1)).sum()) for out in outs)
+
+    loader = eval_loader(data, "val", None if len(idx) == total else idx)
+    ref_acc, file_acc = evaluate_models([reference, file_model], loader, topk=(1,), cancel=cancel, observe=compare,
+                                        progress=_parity_progress(progress, len(idx)))
     n = len(idx)
     result = ParityResult(
-        file=Path(path).name, reference=_describe(reference), change=change, samples=n, agreement=agree / n,
-        max_abs_diff=diffs, max_abs_logit=scale, tolerance=tolerance, passed=False,
-        file_accuracy=hits_file / n, reference_accuracy=hits_ref / n,
+        file=Path(path).name, reference=_describe(reference), change=change, samples=n, agreement=stats["agree"] / n,
+        max_abs_diff=stats["diff"], max_abs_logit=stats["scale"], tolerance=tolerance, passed=False,
+        file_accuracy=file_acc.top1, reference_accuracy=ref_acc.top1, split_images=total,
     )
     result.passed = result.agreement >= tolerance.min_agreement and result.max_rel_diff <= tolerance.max_rel_diff
     return result
+
+
+def _evaluated_through_copy(model: LoadedModel, path: Path) -> bool:
+    return model.is_onnx and Path(model.runnable.path).resolve() != Path(path).resolve()  # type: ignore[union-attr]
+
+
+def _parity_progress(progress: Optional[ProgressFn], n: int) -> ProgressFn:
+    progress = progress or null_progress
+
+    def report(fraction: float, _text: str) -> None:
+        progress(fraction, f"parity check: {min(n, round(fraction * n))} of {n} images")
+
+    return report
 
 
 def _describe(model: LoadedModel) -> str:

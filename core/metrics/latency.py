@@ -29,6 +29,20 @@ Target = Union[nn.Module, OnnxModel, Path, str]
 
 
 @dataclass(frozen=True)
+class TimingOptions:
+    """How latency is timed: batch size, CPU threads, untimed warm-up runs and timed runs (one object through every layer)."""
+
+    batch: int = 1
+    threads: int = 2
+    warmup: int = 10
+    repeats: int = 50
+
+    def as_kwargs(self) -> dict:
+        """The keywords of the timing primitives below (``measure_latency_*``)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class LatencyStats:
     median_ms: float
     p90_ms: float

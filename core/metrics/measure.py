@@ -15,12 +15,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from core.app.controls import ask
 from core.data.bundle import DatasetBundle
 from core.errors import EdgeSlimError, ShapeMismatchError
 from core.jobs import CancelToken, ProgressFn, check, null_progress, sub_progress
 from core.metrics.accuracy import AccuracyResult, agreement, evaluate_accuracy
 from core.metrics.compat import check_compatible
-from core.metrics.latency import LatencyStats, Target, chunk_note, measure_latency_interleaved
+from core.metrics.latency import LatencyStats, Target, TimingOptions, chunk_note, measure_latency_interleaved
 from core.metrics.size import onnx_param_counts, param_counts, serialized_size
 from core.models.loaded import LoadedModel
 
@@ -115,7 +116,7 @@ def _resolve_shape(model: LoadedModel, data: Optional[DatasetBundle], given: Opt
             shape = dims[1:]
     if shape is None:
         raise ShapeMismatchError(
-            f"the input shape of {model.name} is unknown", "give it with --input-shape C,H,W, or measure with data"
+            f"the input shape of {model.name} is unknown", f"give it with {ask('input_shape', action=False)} C,H,W, or measure with data"
         )
     return tuple(int(d) for d in shape)  # type: ignore[return-value]
 
@@ -147,12 +148,9 @@ def _measure_all(
     models: Sequence[LoadedModel],
     data: Optional[DatasetBundle],
     *,
-    batch: int,
-    threads: int,
+    timing: TimingOptions,
     backends: Sequence[str],
     eval_batch: int,
-    warmup: int,
-    repeats: int,
     input_shape: Optional[Sequence[int]],
     workdir: Optional[Path],
     progress: Optional[ProgressFn],
@@ -255,16 +253,13 @@ def _measure_all(
             stats = measure_latency_interleaved(
                 [t for _, t in chosen],
                 shape,
-                batch=batch,
-                threads=threads,
-                warmup=warmup,
-                repeats=repeats,
+                **timing.as_kwargs(),
                 progress=bar,
                 cancel=cancel,
             )
             for (i, target), s in zip(chosen, stats):
                 latency[i][backend] = s
-                note = chunk_note(target, batch)
+                note = chunk_note(target, timing.batch)
                 if note:
                     notes[i].append(note)
 
@@ -284,8 +279,8 @@ def _measure_all(
                 size_bytes=sizes[i].bytes,
                 zip_bytes=sizes[i].zip_bytes,
                 latency=latency[i],
-                batch=batch,
-                threads=threads,
+                batch=timing.batch,
+                threads=timing.threads,
                 notes=[*notes[i]],
                 predictions=a.predictions if a else None,
             )
@@ -298,12 +293,9 @@ def measure_model(
     model: LoadedModel,
     data: Optional[DatasetBundle],
     *,
-    batch: int = 1,
-    threads: int = 2,
+    timing: TimingOptions = TimingOptions(),
     backends: Sequence[str] = BACKENDS,
     eval_batch: int = 128,
-    warmup: int = 10,
-    repeats: int = 50,
     input_shape: Optional[Sequence[int]] = None,
     workdir: Optional[Path] = None,
     progress: Optional[ProgressFn] = None,
@@ -319,12 +311,9 @@ def measure_model(
     return _measure_all(
         [model],
         data,
-        batch=batch,
-        threads=threads,
+        timing=timing,
         backends=backends,
         eval_batch=eval_batch,
-        warmup=warmup,
-        repeats=repeats,
         input_shape=input_shape,
         workdir=workdir,
         progress=progress,
@@ -337,12 +326,9 @@ def compare_models(
     b: LoadedModel,
     data: Optional[DatasetBundle],
     *,
-    batch: int = 1,
-    threads: int = 2,
+    timing: TimingOptions = TimingOptions(),
     backends: Sequence[str] = BACKENDS,
     eval_batch: int = 128,
-    warmup: int = 10,
-    repeats: int = 50,
     input_shape: Optional[Sequence[int]] = None,
     workdir: Optional[Path] = None,
     progress: Optional[ProgressFn] = None,
@@ -352,12 +338,9 @@ def compare_models(
     ma, mb = _measure_all(
         [a, b],
         data,
-        batch=batch,
-        threads=threads,
+        timing=timing,
         backends=backends,
         eval_batch=eval_batch,
-        warmup=warmup,
-        repeats=repeats,
         input_shape=input_shape,
         workdir=workdir,
         progress=progress,

@@ -3,6 +3,10 @@
 Unstructured pruning zeroes weights without making tensors smaller, so the raw
 file size does not move; the DEFLATE size (what a zipped download weighs) is
 where it shows. Both are reported so the user sees what sparsity buys.
+
+A model's size is the size of its deployable ONNX file (:func:`onnx_file_size`)
+for PyTorch and ONNX models alike, so the Model page and a run's card show one
+number; a state_dict's size stands in only when no ONNX file can be made.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
 from torch import nn
@@ -34,8 +39,9 @@ class ParamCounts:
 
 @dataclass(frozen=True)
 class SizeInfo:
-    bytes: int  # serialized size: torch.save(state_dict) or the ONNX file
+    bytes: int  # serialized size: the ONNX file (with its external data), else torch.save(state_dict)
     zip_bytes: int  # the same bytes after DEFLATE level 9
+    kind: str = "onnx"  # onnx | state_dict: what was weighed
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,18 +127,63 @@ def state_dict_bytes(module: nn.Module) -> bytes:
     return buf.getvalue()
 
 
-def serialized_size(model: LoadedModel) -> SizeInfo:
-    """Size of the model as shipped: its state_dict for PyTorch, its file for ONNX."""
+def onnx_file_size(path: Path) -> SizeInfo:
+    """Size of an ONNX file as shipped: the .onnx plus the external-data files beside it, raw and zipped."""
+    path = Path(path)
+    files = [path, *_external_data_files(path)]
+    return SizeInfo(bytes=sum(f.stat().st_size for f in files), zip_bytes=sum(deflated_size(f.name, path=f) for f in files))
+
+
+def state_dict_size(module: nn.Module) -> SizeInfo:
+    """Size of ``torch.save(state_dict)`` (prune masks folded): the stand-in when no ONNX file can be made."""
+    data = state_dict_bytes(module)
+    return SizeInfo(bytes=len(data), zip_bytes=deflated_size("model.pt", data=data), kind="state_dict")
+
+
+def serialized_size(model: LoadedModel, onnx_path: Optional[Path] = None) -> SizeInfo:
+    """Size of the model as deployed: its ONNX file (``onnx_path`` when already exported, else exported here)."""
     if model.is_onnx:
-        path = Path(model.runnable.path)  # type: ignore[union-attr]
-        # an ONNX model with external data weighs its .onnx plus the data files beside it
-        files = [path, *_external_data_files(path)]
-        return SizeInfo(
-            bytes=sum(f.stat().st_size for f in files),
-            zip_bytes=sum(deflated_size(f.name, path=f) for f in files),
-        )
-    data = state_dict_bytes(model.module)
-    return SizeInfo(bytes=len(data), zip_bytes=deflated_size("model.pt", data=data))
+        return onnx_file_size(Path(model.runnable.path))  # type: ignore[union-attr]
+    if onnx_path is not None:
+        return onnx_file_size(onnx_path)
+    if model.input_shape is not None:
+        import tempfile
+
+        from core.errors import EdgeSlimError
+        from core.models.onnx_export import export_onnx
+
+        with tempfile.TemporaryDirectory(prefix="edgeslim-size-") as tmp:
+            try:
+                module = _masks_folded(model.module)
+                return onnx_file_size(export_onnx(module, tuple(model.input_shape), Path(tmp) / "model.onnx"))
+            except EdgeSlimError:
+                pass  # no ONNX file for this model: its state_dict is what would ship
+    return state_dict_size(model.module)
+
+
+def _masks_folded(module: nn.Module) -> nn.Module:
+    """``module``, or a copy with ``torch.nn.utils.prune`` masks made permanent (else the export keeps both tensors)."""
+    from torch.nn.utils import prune
+
+    if not prune.is_pruned(module):
+        return module
+    import copy
+
+    def pruned(m: nn.Module) -> list[tuple[nn.Module, object]]:
+        return [(sub, h) for sub in m.modules() for h in sub._forward_pre_hooks.values() if isinstance(h, prune.BasePruningMethod)]
+
+    held = [(sub, h._tensor_name, getattr(sub, h._tensor_name)) for sub, h in pruned(module)]  # type: ignore[attr-defined]
+    for sub, name, _ in held:
+        delattr(sub, name)  # a computed (masked) weight cannot be deep-copied; the copy recomputes it
+    try:
+        folded = copy.deepcopy(module)
+    finally:
+        for sub, name, tensor in held:
+            setattr(sub, name, tensor)
+    for sub, hook in pruned(folded):
+        setattr(sub, hook._tensor_name, hook.apply_mask(sub))  # type: ignore[attr-defined]
+        prune.remove(sub, hook._tensor_name)  # type: ignore[attr-defined]
+    return folded
 
 
 def _external_data_files(path: Path) -> list[Path]:

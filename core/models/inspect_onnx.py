@@ -16,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 
+from core.app.controls import ask
 from core.errors import ShapeMismatchError
 from core.models.inspection_types import LayerInfo, ModelInspection
 from core.models.loaded import LoadedModel
@@ -64,7 +65,7 @@ def inspect_onnx(model: LoadedModel, shape: tuple[int, int, int]) -> ModelInspec
     if len(dims) != 4 or (len(fixed) == 3 and tuple(fixed) != tuple(shape)):
         raise ShapeMismatchError(
             f"{model.name} takes inputs of shape {dims}, not (N, {', '.join(map(str, shape))})",
-            "pass --input-shape matching the graph's input, or re-export the model",
+            f"{ask('input_shape')} matching the graph's input, or re-export the model",
         )
     batch = dims[0] if isinstance(dims[0], int) else 1
     feed = np.zeros((batch, *shape), dtype=np.float32)

@@ -24,7 +24,15 @@ from core.models import timm_zoo
 from core.models import torchvision_zoo as zoo
 from core.models.loaded import LoadedModel
 from core.models.spec import ModelSpec, corrupt, file_family, first_line, parse_spec, sniff_torch_archive
-from core.models.state_dict import FullPickle, demo_config_from_state_dict, extract_state_dict, load_into, safe_load
+from core.models.state_dict import (
+    FullPickle,
+    demo_config_from_state_dict,
+    extract_state_dict,
+    head_note,
+    load_into,
+    load_with_new_head,
+    safe_load,
+)
 
 DEMO_ARCH = "demo:DemoResNet"
 DEMO_MISSING_FIX = "run `edgeslim-cli train-demo` to (re)create them (about a minute)"
@@ -43,7 +51,8 @@ def load_model(
     """Turn ``spec`` into a runnable model plus what is known about it.
 
     ``arch`` names the architecture of a state_dict file (``torchvision:NAME``,
-    ``timm:NAME`` or ``demo``); ``weights`` is a state_dict for a built-in spec; ``trust`` allows
+    ``timm:NAME`` or ``demo``); ``weights`` is a state_dict for a built-in spec (for a zoo
+    architecture, a head trained for another class count than ``num_classes`` is replaced); ``trust`` allows
     unpickling a full-module file (which runs code from it); ``input_shape``
     (C, H, W) is used when the file does not say, and checked when it does.
     """
@@ -88,7 +97,7 @@ def _load_demo(spec: str, weights: Union[str, Path, None]) -> LoadedModel:
         if not wpath.is_file():
             raise ModelLoadError(f"no such file: {wpath}", "check the --weights path")
         file_family(wpath)
-        state = _state_dict_file(wpath)
+        state = read_state_dict(wpath)
         config = demo_config_from_state_dict(state)
         if config is None:
             raise ModelLoadError(f"the weights in {wpath.name} are not from a DemoResNet", "give weights saved from a DemoResNet, or use torchvision:NAME")
@@ -98,7 +107,7 @@ def _load_demo(spec: str, weights: Union[str, Path, None]) -> LoadedModel:
         card, config = _demo_card()
         if not wpath.is_file():
             raise ModelLoadError(f"the demo model's files are missing ({wpath})", DEMO_MISSING_FIX)
-        state = _state_dict_file(wpath)
+        state = read_state_dict(wpath)
     module = DemoResNet(config)
     fix = DEMO_MISSING_FIX if weights is None else "give weights saved from a DemoResNet"
     load_into(module, state, str(wpath), fix)
@@ -138,7 +147,12 @@ def _zoo_for(kind: str) -> ModuleType:
 def _load_zoo(
     zoo: ModuleType, spec: str, name: str, num_classes: Optional[int], weights: Union[str, Path, None]
 ) -> LoadedModel:
-    """A ``torchvision:NAME`` / ``timm:NAME`` architecture, random or with the user's ``weights``."""
+    """A ``torchvision:NAME`` / ``timm:NAME`` architecture, random or with the user's ``weights``.
+
+    Weights whose head has another class count than ``num_classes`` (an
+    ImageNet checkpoint for a 10-class task) give the backbone; the head is
+    newly initialised for ``num_classes`` and the model's notes say so.
+    """
     prefix = "timm" if zoo is timm_zoo else "torchvision"
     name = zoo.check_name(name)
     notes: list[str] = []
@@ -148,20 +162,17 @@ def _load_zoo(
         if not wpath.is_file():
             raise ModelLoadError(f"no such file: {wpath}", "check the --weights path")
         file_family(wpath)
-        state = _state_dict_file(wpath)
-        found = zoo.num_classes_from_state_dict(name, state)
+        state = read_state_dict(wpath)
         if num_classes is None:
-            num_classes = found
-        elif found is not None and found != num_classes:
-            raise ModelLoadError(
-                f"the weights in {wpath.name} have a {found}-class head but --num-classes is {num_classes}",
-                f"drop --num-classes or pass --num-classes {found}",
-            )
+            num_classes = zoo.num_classes_from_state_dict(name, state)
     else:
         notes.append("randomly initialised (no weights given): accuracy is chance level; pass --weights FILE for trained weights")
     module = zoo.build(name, num_classes or 1000)
     if state is not None:
-        load_into(module, state, str(weights), f"check that the weights are for {prefix}:{name} (--arch) and the class count (--num-classes)")
+        classes = load_with_new_head(module, state, zoo.head_keys(name), str(weights),
+                                     f"check that the weights are for {prefix}:{name} (--arch)")
+        if classes is not None:
+            notes.append(head_note(Path(weights).name, classes))
     return LoadedModel(
         spec=spec,
         source_format=prefix,
@@ -173,6 +184,28 @@ def _load_zoo(
         arch=f"{prefix}:{name}",
         notes=notes,
     )
+
+
+def with_new_head(model: LoadedModel, num_classes: int) -> LoadedModel:
+    """``model`` (a ``torchvision:`` / ``timm:`` architecture) with a fresh ``num_classes``-way head, backbone kept.
+
+    For callers that learn the class count from the data after loading (the
+    model was loaded with the file's own 1000-class head).
+    """
+    arch = model.arch or ""
+    if model.num_classes == num_classes:
+        return model
+    if not arch.startswith(("torchvision:", "timm:")):
+        raise ModelLoadError(f"{model.name}'s head cannot be replaced (architecture {arch or 'unknown'})",
+                             "load a torchvision:NAME or timm:NAME model to give it a new head")
+    prefix, name = arch.split(":", 1)
+    zoo = _zoo_for(prefix)
+    module = zoo.build(name, num_classes)
+    classes = load_with_new_head(module, model.module.state_dict(), zoo.head_keys(name), model.name, "reload the model")
+    source = model.file_path.name if model.file_path else model.name
+    notes = [n for n in model.notes if not n.startswith(("backbone from", "weights from"))] + [head_note(source, classes)]
+    return LoadedModel(spec=model.spec, source_format=model.source_format, runnable=module.eval(), name=model.name,
+                       input_shape=model.input_shape, num_classes=num_classes, file_path=model.file_path, arch=arch, notes=notes)
 
 
 # --------------------------------------------------------------------------- files
@@ -214,8 +247,9 @@ def _load_file(spec: str, parsed: ModelSpec, arch: Optional[str], num_classes: O
     return _load_state_dict(spec, path, state, arch, num_classes)
 
 
-def _state_dict_file(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a weights file; a full pickle is refused (weights never need code)."""
+    path = Path(path)
     try:
         obj = safe_load(path)
     except FullPickle as exc:

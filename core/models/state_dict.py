@@ -42,10 +42,6 @@ def safe_load(path: Path):
         raise corrupt(path, "PyTorch", exc) from exc
 
 
-def is_tensor_dict(obj) -> bool:
-    return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
-
-
 def extract_state_dict(obj) -> Optional[dict[str, torch.Tensor]]:
     """The tensor dict inside a checkpoint (top level or one of the usual nesting keys), prefixes stripped."""
     candidates = [obj]
@@ -75,10 +71,10 @@ def strip_prefixes(state: dict[str, torch.Tensor], expected) -> dict[str, torch.
     return state
 
 
-def load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str, fix: str) -> None:
-    """Load ``state`` strictly into ``module``; a mismatch names the first offending keys."""
-    expected = module.state_dict()
-    state = strip_prefixes(state, expected)
+def load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str, fix: str, skip: tuple[str, ...] = ()) -> None:
+    """Load ``state`` strictly into ``module`` (except the ``skip`` keys); a mismatch names the first offending keys."""
+    expected = {k: v for k, v in module.state_dict().items() if k not in skip}
+    state = {k: v for k, v in strip_prefixes(state, expected).items() if k not in skip}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     misshaped = [
@@ -96,6 +92,35 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str, fi
     if problems:
         raise ModelLoadError(f"the weights in {source} do not fit the architecture: " + "; ".join(problems), fix)
     module.load_state_dict(state, strict=False)
+
+
+def load_with_new_head(
+    module: nn.Module, state: dict[str, torch.Tensor], head_keys: tuple[str, ...], source: str, fix: str
+) -> Optional[tuple[int, int]]:
+    """Load a backbone from ``state``; a head trained for another class count is left as ``module`` built it.
+
+    The transfer-learning start: an ImageNet checkpoint's 1000-way classifier
+    cannot serve 10 classes, everything before it can. Every other key must fit
+    exactly. Returns (classes in the file, classes of the model) when the head
+    was replaced, None when the file fitted whole.
+    """
+    expected = module.state_dict()
+    state = strip_prefixes(state, expected)
+    replaced = tuple(
+        k for k in head_keys if k in state and k in expected and tuple(state[k].shape) != tuple(expected[k].shape)
+    )
+    load_into(module, state, source, fix, skip=replaced)
+    if not replaced:
+        return None
+    weight = next((k for k in replaced if state[k].dim() >= 1), replaced[0])
+    return int(state[weight].shape[0]), int(expected[weight].shape[0])
+
+
+def head_note(source: str, classes: Optional[tuple[int, int]]) -> str:
+    """What a model's notes say about where its weights came from ("backbone from F; head replaced: 1000 -> 10 classes")."""
+    if classes is None:
+        return f"weights from {source}"
+    return f"backbone from {source}; head replaced: {classes[0]} -> {classes[1]} classes (newly initialised: train it)"
 
 
 def demo_config_from_state_dict(state: dict[str, torch.Tensor]):

@@ -114,22 +114,22 @@ def _scale_squeezenet(model: nn.Module, num_classes: int, width: float, Fire: ty
                 nn.init.constant_(m.bias, 0)
 
 
-def _resnet18(num_classes: int, width: float) -> nn.Module:
-    """torchvision's ResNet-18 with its four stage widths (64-512) scaled."""
+def _resnet(tv_name: str, blocks: tuple[int, int, int, int], num_classes: int, width: float) -> nn.Module:
+    """torchvision's ResNet-18 / ResNet-34 with its four stage widths (64-512) scaled."""
     import torchvision
     from torchvision.models.resnet import BasicBlock
 
-    model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    model = torchvision.models.get_model(tv_name, weights=None, num_classes=num_classes)
     if width == 1.0:
         return model
     c = [scale(ch, width) for ch in (64, 128, 256, 512)]
     model.inplanes = c[0]
     model.conv1 = nn.Conv2d(3, c[0], kernel_size=7, stride=2, padding=3, bias=False)
     model.bn1 = nn.BatchNorm2d(c[0])
-    model.layer1 = model._make_layer(BasicBlock, c[0], 2)
-    model.layer2 = model._make_layer(BasicBlock, c[1], 2, stride=2)
-    model.layer3 = model._make_layer(BasicBlock, c[2], 2, stride=2)
-    model.layer4 = model._make_layer(BasicBlock, c[3], 2, stride=2)
+    model.layer1 = model._make_layer(BasicBlock, c[0], blocks[0])
+    model.layer2 = model._make_layer(BasicBlock, c[1], blocks[1], stride=2)
+    model.layer3 = model._make_layer(BasicBlock, c[2], blocks[2], stride=2)
+    model.layer4 = model._make_layer(BasicBlock, c[3], blocks[3], stride=2)
     model.fc = nn.Linear(c[3], num_classes)
     _torchvision_init(model)
     return model
@@ -170,7 +170,8 @@ BUILDERS: dict[str, Callable[[int, float], nn.Module]] = {
     "shufflenet_v2_x0_5": partial(_shufflenet_v2, (24, 48, 96, 192, 1024)),
     "shufflenet_v2_x1_0": partial(_shufflenet_v2, (24, 116, 232, 464, 1024)),
     "squeezenet1_1": _squeezenet1_1,
-    "resnet18": _resnet18,
+    "resnet18": partial(_resnet, "resnet18", (2, 2, 2, 2)),
+    "resnet34": partial(_resnet, "resnet34", (3, 4, 6, 3)),
     "efficientnet_b0": _efficientnet_b0,
 }
 

@@ -11,13 +11,16 @@ student larger than its teacher is no compression. MobileNetV3's BatchNorm
 momentum (0.01, tuned for ImageNet's 5,000 steps an epoch) is raised to
 PyTorch's 0.1, or a student trained a few hundred steps evaluates on running
 statistics that are still mostly their initial values (chance accuracy).
-``describe`` gives params and MACs before anything trains.
+``describe`` gives params and MACs before anything trains. A student can
+start from weights (:func:`start_from`): a state_dict file, or torchvision's
+cached ImageNet weights; a head for another class count is replaced.
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -55,6 +58,7 @@ CATALOGUE: dict[str, StudentArch] = {
         StudentArch("shufflenet_v2_x1_0", "ShuffleNetV2 ×1.0", "torchvision", "shufflenet_v2_x1_0"),
         StudentArch("squeezenet1_1", "SqueezeNet 1.1 + BatchNorm", "torchvision", "squeezenet1_1"),
         StudentArch("resnet18", "ResNet-18", "torchvision", "resnet18"),
+        StudentArch("resnet34", "ResNet-34", "torchvision", "resnet34"),
         StudentArch("efficientnet_b0", "EfficientNet-B0", "torchvision", "efficientnet_b0"),
     )
 }
@@ -185,3 +189,51 @@ def describe(name: str, num_classes: int, input_shape: tuple[int, int, int], wid
     except Exception:  # a student too deep for a tiny input fails here, and says so at build time
         macs = None
     return StudentInfo(name, get_arch(name).label, params, macs, tuple(notes))
+
+
+def student_head_keys(name: str, num_classes: int, input_shape: tuple[int, int, int], width: float = 1.0) -> tuple[str, ...]:
+    """state_dict keys of the student whose shape depends on the class count (its classifier head)."""
+    with torch.device("meta"):
+        a = build_student(name, num_classes, input_shape, width)[0].state_dict()
+        b = build_student(name, num_classes + 1, input_shape, width)[0].state_dict()
+    return tuple(k for k in a if k in b and a[k].shape != b[k].shape)
+
+
+def pretrained_file(name: str) -> Path:
+    """torchvision's cached ImageNet weights for the student ``name``; an EdgeSlimError naming the file when absent."""
+    from core.models.torchvision_zoo import cached_torchvision_weights, hub_checkpoints, weight_file_names
+
+    arch = get_arch(name)
+    if arch.family != "torchvision" or not weight_file_names(arch.tv_name):
+        raise EdgeSlimError(f"the student {name} has no torchvision ImageNet weights",
+                            "set pretrained = false, or give student_weights = \"FILE\"")
+    path = cached_torchvision_weights(arch.tv_name)
+    if path is None:
+        expected = hub_checkpoints() / weight_file_names(arch.tv_name)[0]
+        raise EdgeSlimError(
+            f"pretrained = true needs torchvision's ImageNet weights for {arch.tv_name} at {expected}, and there is no such file "
+            "(EdgeSlim never downloads)",
+            f"copy the file there (on a machine with internet: torchvision.models.get_model('{arch.tv_name}', weights='DEFAULT') "
+            "downloads it; set TORCH_HOME to use another cache folder), or give student_weights = \"FILE\"",
+        )
+    return path
+
+
+def start_from(module: nn.Module, name: str, num_classes: int, input_shape: tuple[int, int, int], width: float, path: Path) -> str:
+    """Load the weights in ``path`` into the student ``module``; returns the note saying what was loaded.
+
+    Every layer but the classifier must fit (the published width: 1; three
+    input channels); a classifier for another class count is left newly
+    initialised.
+    """
+    from core.models.load import read_state_dict
+    from core.models.state_dict import head_note, load_with_new_head
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise EdgeSlimError(f"no such student weights file: {path}", "check the student_weights path")
+    fix = f"give weights saved from a {get_arch(name).label} at width 1 (student_weights), for 3-channel input"
+    if width != 1.0:
+        fix = f"set width = 1 (the weights are for the published network), or {fix}"
+    classes = load_with_new_head(module, read_state_dict(path), student_head_keys(name, num_classes, input_shape, width), path.name, fix)
+    return head_note(path.name, classes)

@@ -1,7 +1,9 @@
 """torchvision classification architectures by name, always randomly initialised.
 
 Pretrained weights are never downloaded: EdgeSlim runs offline, so trained
-weights come from the user as a state_dict file.
+weights come from the user as a state_dict file, or from torchvision's own
+download cache (``$TORCH_HOME/hub/checkpoints``) when a user has fetched them
+before: :func:`cached_torchvision_weights` finds them there.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 import difflib
 import warnings
 from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -73,3 +78,37 @@ def head_keys(name: str) -> tuple[str, ...]:
 def num_classes_from_state_dict(name: str, state: dict) -> int | None:
     """The class count a state_dict for ``name`` was trained with, read off its head weights."""
     return classes_in(head_keys(name), state)
+
+
+def hub_checkpoints() -> Path:
+    """torchvision's download cache: ``$TORCH_HOME/hub/checkpoints`` (default ``~/.cache/torch/hub/checkpoints``)."""
+    import torch.hub
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def weight_file_names(arch: str) -> tuple[str, ...]:
+    """The file names torchvision downloads ``arch``'s ImageNet weights to, its default weights first."""
+    import torchvision
+
+    name = arch.split(":", 1)[1] if arch.lower().startswith("torchvision:") else arch
+    try:
+        enum = torchvision.models.get_model_weights(name)
+    except (ValueError, KeyError):
+        return ()
+    members = [enum.DEFAULT, *[w for w in enum if w is not enum.DEFAULT]]
+    return tuple(dict.fromkeys(Path(urlparse(w.url).path).name for w in members))
+
+
+def cached_torchvision_weights(arch: str) -> Optional[Path]:
+    """The cached ImageNet weights file of ``arch`` (e.g. ``resnet18`` or ``torchvision:resnet18``), or None.
+
+    Nothing is downloaded: the file is there when the user ever ran
+    torchvision with ``weights=...`` on this machine (or copied it there).
+    """
+    folder = hub_checkpoints()
+    for name in weight_file_names(arch):
+        path = folder / name
+        if path.is_file():
+            return path
+    return None

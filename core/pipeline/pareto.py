@@ -7,12 +7,16 @@ dominates up to a reference point — is the single number by which two searches
 baseline's so that bytes, milliseconds and MACs share one scale, and accuracy
 enters as 1 − accuracy; the reference point is the baseline's cost (1.0) and
 zero accuracy, so only runs that save something count.
+
+A target may set an accuracy floor (by default the baseline's accuracy less
+:data:`DEFAULT_FLOOR_PT` points): a run below it does not fit the target and is
+not on the front, however small or fast — a chance-level model is no trade-off.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -20,6 +24,31 @@ from core.errors import EdgeSlimError
 
 # objective name -> (how to read it from a metrics dict, direction)
 OBJECTIVES: dict[str, str] = {"accuracy": "max", "size": "min", "latency": "min", "macs": "min", "zip": "min"}
+DEFAULT_FLOOR_PT = 5.0  # a target's default accuracy floor: this many points below the baseline
+Floors = Union[None, float, Sequence[Optional[float]]]  # one floor for every point, or one per point
+
+
+def default_floor(baseline_accuracy: Optional[float], drop_pt: float = DEFAULT_FLOOR_PT) -> Optional[float]:
+    """The accuracy floor (a fraction) ``drop_pt`` points below the baseline's; None without a baseline."""
+    return None if baseline_accuracy is None else max(0.0, baseline_accuracy - drop_pt / 100.0)
+
+
+def floors_from_baselines(baselines: Sequence[Optional[dict]], drop_pt: Optional[float] = DEFAULT_FLOOR_PT) -> list[Optional[float]]:
+    """Each point's floor from its own baseline (``drop_pt`` points below it); no floors when ``drop_pt`` is None."""
+    if drop_pt is None:
+        return [None] * len(baselines)
+    return [default_floor(metric(b or {}, "accuracy"), drop_pt) for b in baselines]
+
+
+def below_floor(accuracy: Optional[float], floor: Optional[float]) -> bool:
+    """True when a measured accuracy is under ``floor`` (no floor, or nothing measured, is never below)."""
+    return floor is not None and accuracy is not None and accuracy < floor - 1e-12
+
+
+def _floor_of(floors: Floors, i: int) -> Optional[float]:
+    if floors is None or isinstance(floors, (int, float)):
+        return floors  # type: ignore[return-value]
+    return floors[i]
 
 
 def metric(metrics: dict, name: str) -> Optional[float]:
@@ -62,11 +91,12 @@ def _costs(points: Sequence[dict], names: Sequence[str]) -> np.ndarray:
     return out
 
 
-def pareto_indices(points: Sequence[dict], objectives: Sequence[str]) -> list[int]:
-    """Indices of the non-dominated points (metrics dicts), ordered by the first objective."""
+def pareto_indices(points: Sequence[dict], objectives: Sequence[str], floors: Floors = None) -> list[int]:
+    """Indices of the non-dominated points (metrics dicts) at or above their accuracy floor, ordered by the first objective."""
     names = check_objectives(objectives)
     costs = _costs(points, names)
-    valid = np.flatnonzero(~np.isnan(costs).any(axis=1)) if len(points) else np.zeros(0, dtype=int)
+    eligible = [i for i, p in enumerate(points) if not below_floor(metric(p, "accuracy"), _floor_of(floors, i))]
+    valid = np.asarray([i for i in eligible if not np.isnan(costs[i]).any()], dtype=int)
     c = costs[valid]
     # dominated[i]: some j is no worse on every objective and better on one (one vectorised pass: the
     # Explore page recomputes this for hundreds of runs on the GUI thread)
@@ -124,6 +154,7 @@ def hypervolume(points: Sequence[dict], baseline: dict, objectives: Sequence[str
     return float(compute_hypervolume(costs[keep], ref))
 
 
-def summarise(points: Sequence[dict], baseline: dict, objectives: Sequence[str]) -> FrontSummary:
-    idx = pareto_indices(points, objectives)
+def summarise(points: Sequence[dict], baseline: dict, objectives: Sequence[str], floors: Floors = None) -> FrontSummary:
+    """The front (points at or above their accuracy floor only) and its hypervolume."""
+    idx = pareto_indices(points, objectives, floors)
     return FrontSummary(tuple(objectives), tuple(idx), hypervolume([points[i] for i in idx], baseline, objectives))

@@ -23,13 +23,15 @@ from typing import Callable, Optional
 from core.data.bundle import DatasetBundle
 from core.errors import EdgeSlimError
 from core.fileio import atomic_write_json, atomic_write_text
-from core.jobs import CancelToken, Cancelled, ProgressFn, null_progress, sub_progress
+from core.jobs import CancelToken, Cancelled, ProgressFn, Stage, StageListener, null_progress, stage_edges, sub_progress
+from core.metrics.latency import TimingOptions
 from core.metrics.compat import check_compatible
 from core.models.loaded import LoadedModel
 from core.pipeline.recipe import Recipe, Step
 from core.metrics.measure import ratios_between
 from core.pipeline.snapshot import Snapshot, take_snapshot, time_snapshots
 from core.techniques.base import ONNX, StepContext, StepOutcome, derived
+from core.torch_device import describe_device, resolve_device
 
 RESULT_NAME = "result.json"
 
@@ -45,6 +47,11 @@ class RunOptions:
     repeats: int = 50
     seed: int = 0
     device: str = "auto"  # training device: auto (CUDA when PyTorch sees a GPU) | cpu | cuda[:N]
+
+    @property
+    def timing(self) -> TimingOptions:
+        """The latency settings as one object (the stored keys stay batch/threads/warmup/repeats)."""
+        return TimingOptions(batch=self.batch, threads=self.threads, warmup=self.warmup, repeats=self.repeats)
 
 
 @dataclass
@@ -83,6 +90,7 @@ class RunResult:
     steps: list[StepRecord] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)  # kind -> path: onnx, pt2, result, recipe
     error: Optional[str] = None
+    device: str = "cpu"  # the training device as described for people: "cpu" or "cuda:0 (NVIDIA …)"
     started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     seconds: float = 0.0
 
@@ -107,6 +115,7 @@ class RunResult:
             "artifact": self.artifact,
             "artifacts": dict(self.artifacts),
             "error": self.error,
+            "device": self.device,
             "started": self.started,
             "seconds": round(self.seconds, 2),
             "options": asdict(self.options),
@@ -136,6 +145,39 @@ def _cost(step: Step) -> float:
     return 1.0 + 2.0 * float(epochs) + (1.5 if step.info.side == ONNX else 0.0)
 
 
+def plan_stages(recipe: Recipe) -> tuple[Stage, ...]:
+    """The stages :func:`run_recipe` goes through for ``recipe``, with their weights (the estimate reads the same list).
+
+    Baseline, one stage per enabled step (applying it and measuring the result),
+    and the interleaved ONNX Runtime timing of every snapshot at the end.
+    """
+    steps = recipe.active_steps
+    return (
+        Stage("baseline", "baseline", 1.0),
+        *(Stage(f"step-{i}", f"step {i}/{len(steps)}: {s.technique}", _cost(s) + 0.5) for i, s in enumerate(steps, start=1)),
+        Stage("timing", "ONNX Runtime latency", 1.0 + 0.3 * len(steps)),
+    )
+
+
+class _Stages:
+    """Announces each stage to an optional listener and times it."""
+
+    def __init__(self, listener: Optional[StageListener], stages: tuple[Stage, ...]) -> None:
+        self.listener, self.stages = listener, stages
+        self._t0 = 0.0
+        if listener is not None:
+            listener.planned(stages)
+
+    def start(self, index: int) -> None:
+        self._t0 = time.perf_counter()
+        if self.listener is not None:
+            self.listener.started(index)
+
+    def finish(self, index: int) -> None:
+        if self.listener is not None:
+            self.listener.finished(index, time.perf_counter() - self._t0)
+
+
 def run_recipe(
     recipe: Recipe,
     model: LoadedModel,
@@ -147,19 +189,25 @@ def run_recipe(
     on_step: Optional[Callable[[StepRecord], None]] = None,
     on_baseline: Optional[Callable[[Snapshot], None]] = None,
     on_update: Optional[Callable[[RunResult], None]] = None,
+    stages: Optional[StageListener] = None,
 ) -> RunResult:
     """Apply ``recipe`` to a copy of ``model`` and measure every stage against the baseline.
 
     Returns the result with status ``done`` or ``cancelled``. A step that fails
     on the user's input raises its :class:`EdgeSlimError` after ``result.json``
-    has recorded the failure and the steps before it.
+    has recorded the failure and the steps before it. ``stages`` is told the
+    plan (:func:`plan_stages`) and when each stage starts and ends. Training
+    runs on ``options.device`` (resolved here; a GPU asked for and missing is an
+    EdgeSlimError before anything is written).
     """
     progress = progress or null_progress
+    device = resolve_device(options.device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     recipe.check_order(input_is_onnx=model.is_onnx)
     check_compatible(model, data)
-    result = RunResult(recipe=recipe, model_spec=model.spec, data_spec=data.spec, out_dir=out_dir, options=options)
+    result = RunResult(recipe=recipe, model_spec=model.spec, data_spec=data.spec, out_dir=out_dir, options=options,
+                       device=describe_device(device))
     atomic_write_text(out_dir / "recipe.toml", recipe.to_toml())
     result.artifacts["recipe"] = str(out_dir / "recipe.toml")
     result.artifacts["result"] = str(out_dir / RESULT_NAME)
@@ -173,30 +221,33 @@ def run_recipe(
     start = time.perf_counter()
 
     steps = recipe.active_steps
-    weights = [1.0] + [_cost(s) + 0.5 for s in steps] + [1.0 + 0.3 * len(steps)]
-    total = sum(weights)
-    edges = [sum(weights[:i]) / total for i in range(len(weights) + 1)]
-    measure = dict(eval_batch=options.eval_batch, batch=options.batch, threads=options.threads, cancel=cancel)
+    plan = plan_stages(recipe)
+    edges = stage_edges(plan)
+    announce = _Stages(stages, plan)
+    measure = dict(eval_batch=options.eval_batch, timing=options.timing, cancel=cancel)
 
     try:
+        announce.start(0)
         progress(0.0, "measuring the baseline")
         result.baseline = take_snapshot(
             "baseline", model, data, out_dir / "steps" / "00-baseline", progress=_labelled(sub_progress(progress, edges[0], edges[1]), "baseline"), **measure
         )
         save()
+        announce.finish(0)
         if on_baseline:
             on_baseline(result.baseline)
         current = model if model.is_onnx else derived(model, copy.deepcopy(model.module), suffix="copy")
         current.name = model.name
         for i, step in enumerate(steps, start=1):
-            label = f"step {i}/{len(steps)}: {step.technique}"
+            announce.start(i)
+            label = plan[i].label
             lo, hi = edges[i], edges[i + 1]
             split = lo + (hi - lo) * _cost(step) / (_cost(step) + 0.5)
             folder = out_dir / "steps" / f"{i:02d}-{step.technique}"
             folder.mkdir(parents=True, exist_ok=True)
             ctx = StepContext(
                 data=data, workdir=folder, baseline=model, progress=_labelled(sub_progress(progress, lo, split), label),
-                cancel=cancel, seed=options.seed, threads=options.threads,
+                cancel=cancel, seed=options.seed, threads=options.threads, device=device,
             )
             t0 = time.perf_counter()
             ctx.check()
@@ -219,12 +270,15 @@ def run_recipe(
             save()
             if on_step:
                 on_step(record)
+            announce.finish(i)
+        announce.start(len(plan) - 1)
         snaps = [result.baseline, *(s.snapshot for s in result.steps)]
         time_snapshots(
-            snaps, data.input_shape, batch=options.batch, threads=options.threads, warmup=options.warmup,
-            repeats=options.repeats, progress=_labelled(sub_progress(progress, edges[-2], 0.99), "ONNX Runtime latency"), cancel=cancel,
+            snaps, data.input_shape, options.timing,
+            progress=_labelled(sub_progress(progress, edges[-2], 0.99), plan[-1].label), cancel=cancel,
         )
         _write_artifacts(result, current, data)
+        announce.finish(len(plan) - 1)
         result.status = "done"
     except Cancelled:
         result.status = "cancelled"

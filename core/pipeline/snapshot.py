@@ -20,9 +20,9 @@ from core.data.bundle import DatasetBundle
 from core.errors import EdgeSlimError
 from core.jobs import CancelToken, ProgressFn, check, null_progress, sub_progress
 from core.metrics.accuracy import agreement, evaluate_accuracy
-from core.metrics.latency import LatencyStats, measure_latency_interleaved
+from core.metrics.latency import LatencyStats, TimingOptions, measure_latency_interleaved
 from core.metrics.measure import ModelMetrics, macs_or_note, ratios_between
-from core.metrics.size import deflated_size, onnx_param_counts, param_counts
+from core.metrics.size import onnx_file_size, onnx_param_counts, param_counts, serialized_size
 from core.models.loaded import LoadedModel
 
 
@@ -53,8 +53,7 @@ def take_snapshot(
     *,
     baseline: Optional[Snapshot] = None,
     eval_batch: int = 128,
-    batch: int = 1,
-    threads: int = 2,
+    timing: TimingOptions = TimingOptions(),
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelToken] = None,
 ) -> Snapshot:
@@ -84,17 +83,12 @@ def take_snapshot(
         except EdgeSlimError as exc:
             notes.append(f"no ONNX file, so no ONNX Runtime latency or file size: {exc}")
             onnx_path = None
-    if onnx_path is not None:
-        size, zipped = onnx_path.stat().st_size, deflated_size(onnx_path.name, path=onnx_path)
-    else:
-        from core.metrics.size import serialized_size
-
-        info = serialized_size(model)
-        size, zipped = info.bytes, info.zip_bytes
+    info = onnx_file_size(onnx_path) if onnx_path is not None else serialized_size(model)  # with external data, as shipped
+    size, zipped = info.bytes, info.zip_bytes
     metrics = ModelMetrics(
         name=model.name, input_shape=shape, accuracy=acc.top1, top5=acc.top5, n_eval=acc.n,  # type: ignore[arg-type]
         params=counts.total, nonzero_params=counts.nonzero, macs=macs, size_bytes=size, zip_bytes=zipped,
-        latency={}, batch=batch, threads=threads, notes=notes, predictions=acc.predictions,
+        latency={}, batch=timing.batch, threads=timing.threads, notes=notes, predictions=acc.predictions,
     )
     snap = Snapshot(label=label, metrics=metrics, onnx_path=onnx_path)
     if baseline is not None:
@@ -113,11 +107,8 @@ def _agreement(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> Optional[flo
 def time_snapshots(
     snaps: Sequence[Snapshot],
     input_shape: Sequence[int],
+    timing: TimingOptions = TimingOptions(),
     *,
-    batch: int = 1,
-    threads: int = 2,
-    warmup: int = 10,
-    repeats: int = 50,
     progress: Optional[ProgressFn] = None,
     cancel: Optional[CancelToken] = None,
 ) -> list[Optional[LatencyStats]]:
@@ -126,14 +117,13 @@ def time_snapshots(
     stats: dict[int, LatencyStats] = {}
     if timed:
         results = measure_latency_interleaved(
-            [s.onnx_path for s in timed], input_shape, batch=batch, threads=threads,  # type: ignore[misc]
-            warmup=warmup, repeats=repeats, progress=progress, cancel=cancel,
+            [s.onnx_path for s in timed], input_shape, **timing.as_kwargs(), progress=progress, cancel=cancel,  # type: ignore[misc]
         )
         stats = {id(s): r for s, r in zip(timed, results)}
     for s in snaps:
         if id(s) in stats:
             s.metrics.latency["onnxruntime"] = stats[id(s)]
-            s.metrics.batch, s.metrics.threads = batch, threads
+            s.metrics.batch, s.metrics.threads = timing.batch, timing.threads
     if snaps:
         base = snaps[0]
         for s in snaps[1:]:

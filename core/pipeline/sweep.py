@@ -24,10 +24,9 @@ objectives = ["accuracy", "size"]          # accuracy is maximised, the rest min
 max_size_bytes = 400000                    # also max_latency_ms, min_accuracy
 ```
 
-Each trial is a run in the workspace; finished trials reach ``on_trial`` as
-they complete (in completion order) so plots can update live. Trials identical
-to a finished run are reused. Executors (``core.pipeline.executors``) run the
-same trial function in this process, in a process pool or on a Dask cluster.
+This module is the sweep as written: parsing, checking and the recipe of each
+point. Running it — every trial a stored run, streamed as it completes — is the
+application service :mod:`core.app.sweep`.
 """
 
 from __future__ import annotations
@@ -36,19 +35,12 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from core import toml_input
 from core.errors import EdgeSlimError
-from core.jobs import CancelToken, Cancelled, ProgressFn, null_progress
-from core.pipeline.pareto import OBJECTIVES, check_objectives, metric, summarise
+from core.pipeline.pareto import check_objectives, metric
 from core.pipeline.recipe import Recipe, RecipeError, load_recipe, make_step, parse_recipe, tomllib
-from core.pipeline.runner import RunOptions
-from core.pipeline.trial import TrialResult
-from core.app.execute import RunRequest
-
-if TYPE_CHECKING:
-    from core.pipeline.executors import Executor
 
 ON_OFF = {"on": True, "off": False, True: True, False: False}
 CONSTRAINTS = {"max_size_bytes": ("size", "max"), "max_latency_ms": ("latency", "max"), "min_accuracy": ("accuracy", "min"),
@@ -276,125 +268,3 @@ def violations(final: Optional[dict], constraints: dict[str, float]) -> list[flo
         else:
             out.append(v - limit if kind == "max" else limit - v)
     return out
-
-
-@dataclass
-class SweepOutcome:
-    sweep_id: int
-    trials: list[TrialResult]
-    status: str  # done | cancelled
-    front: list[int] = field(default_factory=list)  # run ids on the Pareto front (feasible trials)
-    hypervolume: float = 0.0
-    objectives: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {"sweep_id": self.sweep_id, "status": self.status, "trials": [t.to_dict() for t in self.trials],
-                "front": self.front, "hypervolume": self.hypervolume, "objectives": self.objectives, "seconds": round(self.seconds, 2)}
-
-
-def run_sweep(
-    sweep: Sweep,
-    workspace_path: Path,
-    model_spec: str,
-    data_spec: str,
-    *,
-    load_options: Optional[dict] = None,
-    options: RunOptions = RunOptions(),
-    executor: Optional["Executor"] = None,
-    progress: Optional[ProgressFn] = None,
-    cancel: Optional[CancelToken] = None,
-    on_trial: Optional[Callable[[TrialResult], None]] = None,
-) -> SweepOutcome:
-    """Run every trial of ``sweep`` as a stored run; stream each to ``on_trial``; return the front."""
-    import time
-
-    from core.pipeline.executors import InProcessExecutor
-    from core.store.workspace import Workspace
-
-    progress = progress or null_progress
-    executor = executor or InProcessExecutor()
-    start = time.perf_counter()
-    with Workspace(workspace_path) as ws:
-        sweep_id = ws.create_sweep(sweep.name, sweep.recipe.to_toml(), {"mode": sweep.mode, "axes": [a.key for a in sweep.axes],
-                                                                         "executor": executor.describe()})
-
-    def request(point: dict[str, Any]) -> RunRequest:
-        name = trial_name(sweep.name, point)
-        return RunRequest(apply_point(sweep.recipe, point, name).to_toml(), model_spec, data_spec, dict(load_options or {}),
-                          options, name, sweep_id)
-
-    results: list[TrialResult] = []
-    total = sweep.size()
-
-    def finished(tr: TrialResult) -> None:
-        tr.feasible = tr.status == "done" and all(v <= 0 for v in violations(tr.final, sweep.constraints))
-        results.append(tr)
-        progress(len(results) / total, f"trial {len(results)}/{total}: {trial_name(sweep.name, tr.point)} {tr.status}")
-        if on_trial:
-            on_trial(tr)
-
-    status = "done"
-    try:
-        progress(0.0, f"sweep {sweep.name}: {total} trials on {executor.describe()}")
-        if sweep.mode == "grid":
-            items = ((i, p, request(p)) for i, p in enumerate(sweep.iter_grid()))  # built as the executor asks
-            executor.run_all(items, workspace_path, finished, cancel)  # type: ignore[arg-type]
-        else:
-            _run_optuna(sweep, executor, workspace_path, request, finished, cancel)
-    except Cancelled:
-        status = "cancelled"
-    finally:
-        executor.close()
-    objectives = sweep.objectives if sweep.mode == "optuna" else ["accuracy", "size"]
-    outcome = SweepOutcome(sweep_id, sorted(results, key=lambda t: t.number), status, objectives=objectives)
-    ok = [t for t in outcome.trials if t.feasible and t.final]
-    if ok:
-        summary = summarise([t.final for t in ok], ok[0].baseline or {}, objectives)
-        outcome.front = [ok[i].run_id for i in summary.indices]  # type: ignore[misc]
-        outcome.hypervolume = summary.hypervolume
-    outcome.seconds = time.perf_counter() - start
-    with Workspace(workspace_path, check_interrupted=False) as ws:
-        ws.finish_sweep(sweep_id, status, {"front": outcome.front, "hypervolume": outcome.hypervolume, "seconds": outcome.seconds})
-    return outcome
-
-
-def _run_optuna(sweep: Sweep, executor, workspace_path: Path, request, finished, cancel) -> None:
-    """Ask/tell loop: keep the executor's workers busy, tell Optuna each trial as it completes."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if sweep.sampler == "nsga2":
-        sampler = optuna.samplers.NSGAIISampler(seed=0, population_size=max(4, min(20, sweep.trials // 2)))
-    else:
-        sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=max(2, sweep.trials // 3))
-    directions = ["maximize" if OBJECTIVES[o] == "max" else "minimize" for o in sweep.objectives]
-    study = optuna.create_study(directions=directions, sampler=sampler)
-    asked: dict[int, Any] = {}
-
-    def ask() -> tuple[int, dict, RunRequest]:
-        trial = study.ask()
-        point = {}
-        for a in sweep.axes:
-            if a.values:
-                point[a.key] = trial.suggest_categorical(a.key, list(a.values))
-            elif a.integer:
-                point[a.key] = trial.suggest_int(a.key, int(a.low), int(a.high))  # type: ignore[arg-type]
-            else:
-                point[a.key] = trial.suggest_float(a.key, a.low, a.high)  # type: ignore[arg-type]
-        asked[trial.number] = trial
-        return trial.number, point, request(point)
-
-    def tell(tr: TrialResult) -> None:
-        trial = asked.pop(tr.number)
-        finished(tr)
-        values = [metric(tr.final or {}, o) for o in sweep.objectives]
-        if tr.status != "done" or any(v is None or math.isnan(v) for v in values):
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            return
-        for key, value in zip(sweep.constraints, violations(tr.final, sweep.constraints)):
-            trial.set_constraint(key, value)  # feasible when ≤ 0; both samplers steer away from the rest
-        study.tell(trial, values)
-
-    executor.run_asked(ask, sweep.trials, workspace_path, tell, cancel)
-

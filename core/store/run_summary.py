@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
 from core import fmt
-from core.pipeline.pareto import metric, pareto_indices
+from core.pipeline.pareto import DEFAULT_FLOOR_PT, floors_from_baselines, metric, pareto_indices
 
 # plot axes: key -> (label, unit, objective name in core.pipeline.pareto)
 AXES: dict[str, tuple[str, str, str]] = {
@@ -143,21 +143,20 @@ def summarise_run(row, families: Optional[Mapping[str, str]] = None, budgets: Bu
 
 def summarise_runs(
     rows: Iterable, x_axis: str = "size", families: Optional[Mapping[str, str]] = None, budgets: Budgets = Budgets(),
+    floor_pt: Optional[float] = DEFAULT_FLOOR_PT,
 ) -> list[RunSummary]:
-    """Every run, with ``on_front`` set for the finished runs on the accuracy-vs-``x_axis`` Pareto front."""
+    """Every run, with ``on_front`` set for the finished runs on the accuracy-vs-``x_axis`` Pareto front.
+
+    Runs more than ``floor_pt`` points below their baseline are never on the front (None: no floor).
+    """
     rows = list(rows)
     out = [summarise_run(r, families, budgets) for r in rows]
     done = [(s, r) for s, r in zip(out, rows) if s.status == "done" and s.plottable and s.value(x_axis) is not None]
     if done:
-        for i in pareto_indices([r.final for _, r in done], [AXES[x_axis][2], "accuracy"]):
+        floors = floors_from_baselines([r.baseline for _, r in done], floor_pt)
+        for i in pareto_indices([r.final for _, r in done], [AXES[x_axis][2], "accuracy"], floors):
             done[i][0].on_front = True
     return out
-
-
-def front_line(summaries: Sequence[RunSummary], x_axis: str) -> list[tuple[float, float]]:
-    """The front's points sorted by cost, as (x, accuracy) — the page draws them as a staircase."""
-    pts = [(s.value(x_axis), s.accuracy) for s in summaries if s.on_front]
-    return sorted((float(x), float(y)) for x, y in pts if x is not None and y is not None)
 
 
 def baselines(rows: Iterable) -> list[BaselinePoint]:

@@ -62,6 +62,10 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
         "CREATE INDEX runs_trial ON runs(trial_key)",
         "CREATE INDEX runs_sweep ON runs(sweep_id)",
     )),
+    # the device a run trained on, in words ("cpu", "cuda:0 (NVIDIA …)"), as result.json records it
+    (3, (
+        "ALTER TABLE runs ADD COLUMN device TEXT",
+    )),
 ]
 LATEST = MIGRATIONS[-1][0]
 

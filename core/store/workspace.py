@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from core.app.controls import ask
 from core.errors import EdgeSlimError
 from core.store.read_only import connect_read_only
 from core.store.schema import migrate
@@ -80,6 +81,7 @@ class RunRow:
     pid: Optional[int] = None
     host: Optional[str] = None
     model_sha256: Optional[str] = None  # the model file's hash at the first attempt (None: no file)
+    device: Optional[str] = None  # what it trained on, in words ("cpu", "cuda:0 (NVIDIA …)"); None before it started
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -153,7 +155,7 @@ class Workspace:
         except sqlite3.DatabaseError as exc:
             if "readonly" in str(exc) or "read-only" in str(exc):  # intact, but this process may not write it
                 raise EdgeSlimError(f"the workspace {self.path} is read-only ({exc}); runs cannot be stored in it",
-                                    "choose a folder you can write to for --workspace (listing and showing runs works read-only)") from None
+                                    f"choose a folder you can write to for {ask('workspace', action=False)} (listing and showing runs works read-only)") from None
             raise EdgeSlimError(
                 f"the workspace database {self.db_path} is unreadable ({exc})", "open another workspace folder, or restore the file from a backup"
             ) from None
@@ -270,9 +272,9 @@ class Workspace:
     def record_progress(self, run_id: int, result: dict) -> None:
         """Store a runner result dict (baseline, steps, final so far) while the run goes on."""
         self._write(
-            "UPDATE runs SET baseline=?, steps=?, final=?, artifacts=?, versions=? WHERE id=?",
+            "UPDATE runs SET baseline=?, steps=?, final=?, artifacts=?, versions=?, device=? WHERE id=?",
             (_json(result.get("baseline")), _json(result.get("steps", [])), _json(result.get("final")),
-             _json(result.get("artifacts", {})), _json(result.get("versions", {})), run_id),
+             _json(result.get("artifacts", {})), _json(result.get("versions", {})), result.get("device"), run_id),
         )
 
     def finish_run(self, run_id: int, status: str, result: Optional[dict] = None, error: Optional[str] = None) -> None:
@@ -324,6 +326,9 @@ class Workspace:
             raise EdgeSlimError(f"run {run_id} is running ({where})",
                                 "wait until it ends, or stop it (Ctrl+C, or Cancel in the app) and then delete it")
         self._write("DELETE FROM runs WHERE id = ?", (run_id,))
+        from core.devices.measurements import delete_measurements
+
+        delete_measurements(self, run_id)  # what was measured on a board goes with the run
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
     def mark_interrupted(self) -> list[int]:
@@ -371,4 +376,5 @@ def _row(r: sqlite3.Row) -> RunRow:
         baseline=_unjson(r["baseline"]), final=_unjson(r["final"]), steps=_unjson(r["steps"], []),
         artifacts=_unjson(r["artifacts"], {}), error=r["error"], versions=_unjson(r["versions"], {}), pid=r["pid"], host=r["host"],
         model_sha256=r["model_sha256"] if "model_sha256" in r.keys() else None,
+        device=r["device"] if "device" in r.keys() else None,
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from core.models.students import size_words
 from core.techniques.base import StepContext, StepOutcome, technique
+from core.techniques.training_fields import best_words, training_extra, training_notes
 from core.techniques.student_fields import StudentTraining, n_params
 from core.training import train_classifier
 
@@ -34,7 +35,8 @@ class ArchSwap(StudentTraining):
             model=out,
             summary=f"trained {out.name} from scratch for {self.epochs} epochs: {before:,} → {after:,} params "
             f"({size_words(before, after)}), "
-            f"validation accuracy {result.final_val_accuracy:.4f}",
-            notes=[f"student adapted: {n}" for n in notes],
-            extra={"history": [h.__dict__ for h in result.history], "params_before": before, "params_after": after},
+            f"validation accuracy {result.final_val_accuracy:.4f}{best_words(result)}",
+            notes=[f"student adapted: {n}" for n in notes] + training_notes(result),
+            extra={"history": [h.__dict__ for h in result.history], "params_before": before, "params_after": after,
+                   **training_extra(result)},
         )

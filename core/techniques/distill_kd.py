@@ -24,6 +24,7 @@ from core.models.exported import ProgramModule
 from core.models.students import NAMES, size_words
 from core.techniques.base import StepContext, StepOutcome, TechniqueError, derived, param, technique
 from core.techniques.finetune import kd_loss
+from core.techniques.training_fields import best_words, training_extra, training_notes
 from core.techniques.student_fields import StudentTraining, n_params
 from core.training import train_classifier
 
@@ -156,7 +157,8 @@ class DistillKD(StudentTraining):
             return loss
 
         try:
-            result = train_classifier(trainee, ctx.data, self.train_config(ctx), progress=ctx.progress, cancel=ctx.cancel, loss_fn=loss_fn)
+            result = train_classifier(trainee, ctx.data, self.train_config(ctx), progress=ctx.progress, cancel=ctx.cancel,
+                                      loss_fn=loss_fn, companions=(teacher,))
         finally:
             for tap in taps:
                 tap.remove()
@@ -165,7 +167,9 @@ class DistillKD(StudentTraining):
         return StepOutcome(
             model=out,
             summary=f"distilled {before:,}-param teacher into {out.name} ({after:,} params, {size_words(before, after)}) "
-            f"over {self.epochs} epochs (T={self.temperature}, α={self.alpha}): validation accuracy {result.final_val_accuracy:.4f}",
-            notes=[f"student adapted: {n}" for n in notes],
-            extra={"history": [h.__dict__ for h in result.history], "params_teacher": before, "params_student": after},
+            f"over {self.epochs} epochs (T={self.temperature}, α={self.alpha}): validation accuracy {result.final_val_accuracy:.4f}"
+            f"{best_words(result)}",
+            notes=[f"student adapted: {n}" for n in notes] + training_notes(result),
+            extra={"history": [h.__dict__ for h in result.history], "params_teacher": before, "params_student": after,
+                   **training_extra(result)},
         )

@@ -2,9 +2,9 @@
 
 Cross-entropy on the training split, optionally blended with Hinton's soft
 targets from the recipe's input model (the uncompressed baseline) as teacher —
-the cheap "distillation as recovery" that pruning papers use. Same SGD +
-one-cycle loop as the demo trainer, at a lower peak learning rate because the
-weights are already good.
+the cheap "distillation as recovery" that pruning papers use. Same loop as the
+demo trainer (SGD + one-cycle by default, at a lower peak learning rate because
+the weights are already good), on the run's training device.
 """
 
 from __future__ import annotations
@@ -18,7 +18,21 @@ import torch.nn.functional as F
 from core.models.exported import ProgramModule
 from core.techniques.prune_unstructured import frozen_sparsity
 from core.techniques.base import StepContext, StepOutcome, TechniqueConfig, TechniqueError, derived, param, technique
-from core.training import TrainConfig, train_classifier
+from core.techniques.training_fields import (
+    augmentation_param,
+    gamma_param,
+    keep_best_param,
+    label_smoothing_param,
+    optimizer_param,
+    schedule_param,
+    best_words,
+    settings_words,
+    step_size_param,
+    train_config,
+    training_extra,
+    training_notes,
+)
+from core.training import train_classifier
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, alpha: float, temperature: float) -> torch.Tensor:
@@ -40,15 +54,22 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, 
 @dataclass(frozen=True)
 class Finetune(TechniqueConfig):
     epochs: int = param(2, label="Epochs", help="Passes over the training split", min=1, max=200, step=1)
-    lr: float = param(0.01, label="Learning rate", help="Peak learning rate of the one-cycle schedule (SGD, Nesterov)", min=1e-6, max=1.0, step=0.001)
+    lr: float = param(0.01, label="Learning rate", help="Peak learning rate of the one-cycle schedule (the start rate of the others)", min=1e-6, max=1.0, step=0.001)
     batch_size: int = param(64, label="Batch size", help="Training images per step", min=1, max=4096, step=8)
     weight_decay: float = param(5e-4, label="Weight decay", help="L2 penalty on the weights", min=0.0, max=0.1, step=1e-4)
-    augment: bool = param(True, label="Augment", help="Small random shifts, rotations and scaling of the training images")
+    augment: bool = param(True, label="Augment", help="Augment the training images (which way: augmentation); off = none")
     kd_alpha: float = param(
         0.0, label="Teacher weight", min=0.0, max=1.0, step=0.05,
         help="Weight of the original model's soft targets (0 = plain cross-entropy; 0.5-0.9 helps after heavy pruning)",
     )
     temperature: float = param(4.0, label="Temperature", help="Softening of the teacher's and student's outputs for the soft loss", min=1.0, max=20.0, step=0.5)
+    optimizer: str = optimizer_param()
+    schedule: str = schedule_param()
+    step_size: int = step_size_param()
+    gamma: float = gamma_param()
+    label_smoothing: float = label_smoothing_param()
+    augmentation: str = augmentation_param()
+    keep_best: bool = keep_best_param()
 
     def apply(self, model, ctx: StepContext) -> StepOutcome:
         module = model.module
@@ -69,20 +90,24 @@ class Finetune(TechniqueConfig):
                     t_logits = teacher(inputs)
                 return kd_loss(logits, t_logits, labels, self.kd_alpha, self.temperature)
 
-        config = TrainConfig(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            augment=self.augment, seed=ctx.seed, threads=ctx.threads,
-        )
+        config = train_config(self, ctx)
+        companions = (teacher,) if teacher is not None else ()
         with frozen_sparsity(module) as masked:  # pruned zeros stay zero
-            result = train_classifier(module, ctx.data, config, progress=ctx.progress, cancel=ctx.cancel, loss_fn=loss_fn)
+            result = train_classifier(module, ctx.data, config, progress=ctx.progress, cancel=ctx.cancel, loss_fn=loss_fn,
+                                      companions=companions)
         history = [
             {"epoch": h.epoch, "train_loss": round(h.train_loss, 4), "val_accuracy": round(h.val_accuracy, 4)}
             for h in result.history
         ]
         how = f" with the original model as teacher (α={self.kd_alpha}, T={self.temperature})" if teacher is not None else ""
+        words = settings_words(self)
+        notes = [f"kept the zeros of {len(masked)} sparse layer(s) fixed while training"] if masked else []
         return StepOutcome(
             model=derived(model, module, suffix="ft"),
-            summary=f"fine-tuned {self.epochs} epoch(s){how}: validation accuracy {result.final_val_accuracy:.4f}",
-            notes=[f"kept the zeros of {len(masked)} sparse layer(s) fixed while training"] if masked else [],
-            extra={"history": history, "seconds": round(result.seconds, 2), "sparse_layers_kept": masked},
+            summary=f"fine-tuned {self.epochs} epoch(s){how}{f' ({words})' if words else ''}: "
+            f"validation accuracy {result.final_val_accuracy:.4f}{best_words(result)}",
+            notes=notes + training_notes(result),
+            extra={"history": history, "seconds": round(result.seconds, 2), "sparse_layers_kept": masked,
+                   **training_extra(result)},
         )
+

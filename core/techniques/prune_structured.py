@@ -12,6 +12,11 @@ type. Channel shuffles (ShuffleNet) break the graph's channel bookkeeping, so
 they are refused up front; a forward pass after pruning is the last check that
 no wrong model leaves this step.
 
+Gradual pruning (DepGraph's schedule): ``iterative_steps`` rounds reach the
+ratio, re-ranking the channels after each, and with ``finetune_epochs`` the
+network trains between rounds so each ranking sees a recovered model. How
+channels are ranked lives in ``core.techniques.prune_importance``.
+
 The model is pruned in place: the recipe runner hands every step its own copy,
 and a copy per call would double the memory of large models. A step that fails
 or is cancelled may leave that module partly pruned; callers discard it.
@@ -27,11 +32,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 import torch
-import torch.nn.functional as F
 import torch_pruning as tp
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from core.errors import EdgeSlimError
 from core.fmt import si
 from core.jobs import Cancelled
 from core.models.exported import ProgramModule
@@ -48,11 +53,12 @@ from core.techniques.base import (
     params_of,
     technique,
 )
+from core.training import TrainConfig, train_classifier
+from core.techniques.prune_importance import BATCH_SIZE, GRADIENT_BASED, IMPORTANCES, gradient_pass, make_importance
 
-IMPORTANCES = ("l1", "l2", "bn_scale", "taylor", "random")
 SCOPES = ("uniform", "global")
 LAYERS = (nn.modules.conv._ConvNd, nn.Linear)  # the layers whose channels are counted and reported
-TAYLOR_BATCH_SIZE = 32
+TAYLOR_BATCH_SIZE = BATCH_SIZE
 OTHER_TECHNIQUES = "compress this model with prune.unstructured, quantization or low-rank steps instead"
 SHUFFLE_FIX = f"prune a model without channel shuffles (e.g. MobileNetV2/V3, ResNet, EfficientNet), or {OTHER_TECHNIQUES}"
 
@@ -71,12 +77,14 @@ class PruneStructured(TechniqueConfig):
     )
     importance: str = param(
         "l1", label="Importance", choices=IMPORTANCES,
-        help="How channels are ranked: l1/l2 norm of their weights, BatchNorm scale, "
-        "taylor (|weight × gradient| on a few training batches), or random (a baseline)",
+        help="How channels are ranked: l1/l2 norm of their weights over the coupled group (l2 = DepGraph's group-L2), "
+        "BatchNorm scale, taylor (|weight × gradient| on a few training batches), fpgm (distance to the layer's "
+        "geometric median), lamp (layer-adaptive magnitude, for global scope), hessian (Optimal Brain Damage on a "
+        "few training batches), or random (a baseline)",
     )
     taylor_batches: int = param(
-        4, label="Taylor batches", min=1, max=200, step=1,
-        help=f"Training batches of {TAYLOR_BATCH_SIZE} images whose gradients rank channels (taylor importance only)",
+        4, label="Gradient batches", min=1, max=200, step=1,
+        help=f"Training batches of {TAYLOR_BATCH_SIZE} images whose gradients rank channels (taylor and hessian importance only)",
     )
     scope: str = param(
         "uniform", label="Scope", choices=SCOPES,
@@ -86,6 +94,14 @@ class PruneStructured(TechniqueConfig):
     iterative_steps: int = param(
         1, label="Iterative steps", min=1, max=50, step=1,
         help="Reach the ratio in this many rounds, re-ranking the channels after each",
+    )
+    finetune_epochs: int = param(
+        0, label="Fine-tune between steps", min=0, max=50, step=1,
+        help="Epochs of training between the iterative rounds (DepGraph's gradual schedule); 0 = none",
+    )
+    finetune_lr: float = param(
+        0.01, label="Fine-tune learning rate", min=1e-6, max=1.0, step=0.001,
+        help="Peak learning rate of the training between rounds (SGD, one-cycle)",
     )
     round_to: int = param(
         1, label="Round channels to", min=0, max=256, step=1,
@@ -141,6 +157,8 @@ class PruneStructured(TechniqueConfig):
         params_x = params_before / max(params_after, 1)
         removed = _removed_fraction(rows)
         how = f"{self.importance}, {self.scope}" + (f", {self.iterative_steps} steps" if self.iterative_steps > 1 else "")
+        if self.iterative_steps > 1 and self.finetune_epochs > 0:
+            how += f" with {self.finetune_epochs} epoch(s) of fine-tuning between them"
         if abs(removed - self.ratio) >= 0.02:  # rounding, caps and ignored layers move the real figure
             how = f"asked {self.ratio:.0%}; {how}"
         summary = (
@@ -168,8 +186,9 @@ class PruneStructured(TechniqueConfig):
     def _prune(self, module: nn.Module, example: torch.Tensor, keep: list[nn.Module], ctx: StepContext, model_name: str) -> None:
         """Run the pruner's steps; its own failures become TechniqueErrors (cancel and ours pass through)."""
         try:
+            importance = make_importance(self.importance)
             pruner = _Pruner(
-                module, example, _importance(self.importance),
+                module, example, importance,
                 global_pruning=self.scope == "global",
                 pruning_ratio=self.ratio,
                 iterative_steps=self.iterative_steps,
@@ -180,17 +199,27 @@ class PruneStructured(TechniqueConfig):
             for step in range(self.iterative_steps):
                 ctx.check()
                 lo = 0.1 + 0.8 * step / self.iterative_steps
-                if self.importance == "taylor":
-                    self._taylor_gradients(module, ctx, lo)
+                if self.importance in GRADIENT_BASED:
+                    gradient_pass(self.importance, importance, module, ctx, self.taylor_batches, lo)
                 ctx.progress(lo, f"pruning step {step + 1}/{self.iterative_steps}")
                 pruner.step()
-        except (TechniqueError, Cancelled):
+                if self.finetune_epochs > 0 and step < self.iterative_steps - 1:
+                    self._finetune_between(module, ctx, lo, 0.8 / self.iterative_steps)
+        except (EdgeSlimError, Cancelled):
             raise
         except Exception as exc:  # Torch-Pruning raises plain errors on graphs it misreads
             raise TechniqueError(
                 f"Torch-Pruning failed on {model_name} ({type(exc).__name__}: {first_line(exc)})",
                 f"leave the layers around the failure alone with ignore_layers, or {OTHER_TECHNIQUES}",
             ) from exc
+
+    def _finetune_between(self, module: nn.Module, ctx: StepContext, start: float, span: float) -> None:
+        """A short recovery between pruning rounds, on the training device; the module comes back on the CPU."""
+        module.zero_grad(set_to_none=True)
+        config = TrainConfig(epochs=self.finetune_epochs, batch_size=32, lr=self.finetune_lr, augment=False,
+                             seed=ctx.seed, threads=ctx.threads, device=ctx.device)
+        train_classifier(module, ctx.data, config, cancel=ctx.cancel,
+                         progress=lambda f, msg: ctx.progress(start + span * f, f"fine-tuning between rounds: {msg}"))
 
     def _check_values(self) -> None:
         """Configs built in code skip the recipe loader's checks; apply them here."""
@@ -199,22 +228,6 @@ class PruneStructured(TechniqueConfig):
                 coerce_value(info, getattr(self, info.name))
             except ValueError as exc:
                 raise TechniqueError(f"prune.structured: {info.name} = {getattr(self, info.name)!r} is not allowed ({exc})", f"set {info.name} within the allowed values") from exc
-
-    def _taylor_gradients(self, module: nn.Module, ctx: StepContext, fraction: float) -> None:
-        """Accumulate cross-entropy gradients over a few training batches (eval mode: BN statistics stay put)."""
-        module.zero_grad(set_to_none=True)
-        module.eval()
-        loader = ctx.data.loader("train", batch_size=TAYLOR_BATCH_SIZE, shuffle=True, seed=ctx.seed)
-        done = 0
-        for x, y in loader:
-            ctx.check()
-            F.cross_entropy(module(x), torch.as_tensor(y, dtype=torch.long)).backward()
-            done += 1
-            ctx.progress(fraction, f"taylor gradients: batch {done}/{self.taylor_batches}")
-            if done >= self.taylor_batches:
-                break
-        if done == 0:
-            raise TechniqueError("taylor importance needs training images, and the training split is empty", 'use importance "l1", or give a dataset with training images')
 
 
 # --------------------------------------------------------------------------- the pruner
@@ -273,17 +286,6 @@ def keep_count(keep: int, current: int, floor: int, multiple: int) -> int:
     if rounded < floor and rounded + multiple <= top:
         rounded += multiple
     return rounded
-
-
-def _importance(name: str) -> Any:
-    imp = tp.importance
-    return {
-        "l1": lambda: imp.MagnitudeImportance(p=1),
-        "l2": lambda: imp.MagnitudeImportance(p=2),
-        "bn_scale": imp.BNScaleImportance,
-        "taylor": imp.TaylorImportance,
-        "random": imp.RandomImportance,
-    }[name]()
 
 
 # --------------------------------------------------------------------------- checks before and after

@@ -5,7 +5,7 @@ checks it with core's sweep parser on every edit, so what the dialog accepts
 is exactly what ``edgeslim-cli sweep`` accepts; *Save…* writes that file. The
 dialog runs nothing: the caller reads :meth:`SweepDialog.sweep_toml` and
 :meth:`SweepDialog.executor` after it is accepted and starts the job
-(:func:`gui.sweep_job.make_sweep_job`).
+(a ``core.app.worker_tasks.Sweep`` request, through the window's job controller).
 """
 
 from __future__ import annotations

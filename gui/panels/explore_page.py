@@ -3,9 +3,11 @@
 The page reads the workspace (never the worker) and redraws whenever the
 database changes — a run finishing in the window, a sweep trial, or another
 process such as ``edgeslim-cli`` — by polling SQLite's ``data_version``, a
-counter that costs one query. What each row shows is computed in
-:mod:`core.store.run_summary`; the page only draws it and routes actions
-(details, compare, re-run, export, delete) to dialogs, the worker or the window.
+counter that costs one query. Which runs are listed and plotted, which fit the
+target and its accuracy floor, and which are on the front is decided by the
+Qt-free :class:`gui.pages.explore_model.ExploreModel` (from core's rules); the
+page only draws it and routes actions (details, compare, re-run, export,
+delete) to dialogs, the worker or the window.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ from PySide6.QtWidgets import (
 )
 
 from core import fmt
-from core.store.run_summary import Budgets, RunSummary, baselines, run_tooltip, summarise_runs
+from core.pipeline.pareto import DEFAULT_FLOOR_PT
+from core.store.run_summary import Budgets, RunSummary, run_tooltip
+from gui.pages.explore_model import ALL, ExploreModel
 from gui.widgets.table import SORT_ROLE, DataTable
 
-COLUMNS = ("Run", "Name", "Techniques", "Status", "Top-1", "Δ pt", "ONNX file", "Size ×", "MACs", "Latency", "Speed-up",
-           "Fits target", "Front", "Finished")
+# what decides a trade-off first, so "Fits target" and "Front" are on screen at 1024 px
+COLUMNS = ("Run", "Name", "Top-1", "Δ pt", "ONNX file", "Latency", "Fits target", "Front", "Techniques", "Status", "Size ×",
+           "MACs", "Speed-up", "Finished")
 AXIS_CHOICES = (("size", "File size"), ("latency", "Latency"), ("macs", "MACs"))
 POLL_MS = 1000
 
@@ -51,19 +56,25 @@ def _when(stamp: Optional[str]) -> str:
         return stamp
 
 
+def _swept_label(key: str) -> str:
+    """A swept key as a column title: the parameter of ``technique.param``, the whole key of a step toggle."""
+    return key.rpartition(".")[2] if key.count(".") >= 2 else key
+
+
 def _cells(s: RunSummary) -> list[tuple[str, Any]]:
     def num(v: Optional[float], text: str, missing: float = -1e18) -> tuple[str, Any]:
         return ("—", missing) if v is None else (text, v)
 
     fits = {True: ("yes", "yes"), False: ("no: " + "; ".join(s.misfit), "no"), None: ("—", "—")}[s.fits]
     return [
-        (f"#{s.id}", s.id), (s.name, s.name), (" → ".join(s.techniques), " ".join(s.techniques)), (s.status, s.status),
+        (f"#{s.id}", s.id), (s.name, s.name),
         num(s.accuracy, f"{100 * (s.accuracy or 0):.2f} %"),
         num(s.delta_pt, f"{s.delta_pt or 0:+.2f}"),
-        num(s.size_bytes, fmt.size(s.size_bytes), 1e18), num(s.size_ratio, f"{s.size_ratio or 0:.2f}×"),
-        num(s.macs, fmt.si(s.macs), 1e18), num(s.latency_ms, f"{s.latency_ms or 0:.3f} ms", 1e18),
-        num(s.speedup, f"{s.speedup or 0:.2f}×"), fits, ("★" if s.on_front else "", 1 if s.on_front else 0),
-        (_when(s.finished), s.finished or ""),
+        num(s.size_bytes, fmt.size(s.size_bytes), 1e18), num(s.latency_ms, f"{s.latency_ms or 0:.3f} ms", 1e18),
+        fits, ("★" if s.on_front else "", 1 if s.on_front else 0),
+        (" → ".join(s.techniques), " ".join(s.techniques)), (s.status, s.status),
+        num(s.size_ratio, f"{s.size_ratio or 0:.2f}×"), num(s.macs, fmt.si(s.macs), 1e18),
+        num(s.speedup, f"{s.speedup or 0:.2f}×"), (_when(s.finished), s.finished or ""),
     ]
 
 
@@ -91,7 +102,9 @@ class ExplorePage(QWidget):
         self.log_check = QCheckBox("Log scale")
         self.log_check.setToolTip("A log axis spreads runs that differ by orders of magnitude (int8 files next to fp32 ones)")
         self.target_combo = QComboBox()
-        self.target_combo.setMinimumWidth(220)
+        self.target_combo.setMinimumWidth(150)
+        self.target_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.target_combo.setMinimumContentsLength(14)
         self.target_combo.setToolTip("The device whose storage budget is drawn on the size plot and checked in the table")
         self.latency_budget = QDoubleSpinBox()
         self.latency_budget.setRange(0.0, 100_000.0)
@@ -101,6 +114,26 @@ class ExplorePage(QWidget):
         self.latency_budget.setSpecialValueText("none")
         self.latency_budget.setToolTip("Latency budget per image, compared with the latency measured on this machine "
                                        "(ONNX Runtime, batch 1). 0 = no budget. The Export page estimates the target's own.")
+        self.floor = QDoubleSpinBox()
+        self.floor.setRange(-1.0, 100.0)
+        self.floor.setDecimals(1)
+        self.floor.setSingleStep(0.5)
+        self.floor.setSuffix(" %")
+        self.floor.setSpecialValueText(f"base − {DEFAULT_FLOOR_PT:g} pt")
+        self.floor.setValue(-1.0)
+        self.floor.setToolTip(f"Accuracy floor: runs below it do not fit the target and are not on the front. Default: each "
+                              f"run's baseline less {DEFAULT_FLOOR_PT:g} points (step below 0 to go back to it)")
+        self.model_filter = QComboBox()
+        self.model_filter.setToolTip("Show the runs of one model only")
+        self.data_filter = QComboBox()
+        self.data_filter.setToolTip("Show the runs on one dataset only")
+        for combo in (self.model_filter, self.data_filter):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
+        self.stopped_check = QCheckBox("Failed/cancelled")
+        self.stopped_check.setToolTip("List and plot failed, cancelled and interrupted runs too (hidden by default)")
+        self.delete_stopped_button = QPushButton("Delete failed…")
+        self.delete_stopped_button.setToolTip("Delete every failed, cancelled and interrupted run and its files")
         self.sweep_button = QPushButton("New sweep…")
         self.sweep_button.setToolTip("Run the current recipe over a grid or an Optuna search of its parameters")
         self.refresh_button = QPushButton("Refresh")
@@ -108,14 +141,23 @@ class ExplorePage(QWidget):
         controls.addWidget(QLabel("Accuracy vs"))
         controls.addWidget(self.x_combo)
         controls.addWidget(self.log_check)
-        controls.addSpacing(16)
+        controls.addSpacing(12)
         controls.addWidget(QLabel("Target"))
-        controls.addWidget(self.target_combo)
-        controls.addWidget(QLabel("Latency budget"))
+        controls.addWidget(self.target_combo, 1)
+        controls.addWidget(QLabel("Latency ≤"))
         controls.addWidget(self.latency_budget)
-        controls.addStretch(1)
-        controls.addWidget(self.sweep_button)
-        controls.addWidget(self.refresh_button)
+        controls.addWidget(QLabel("Accuracy ≥"))
+        controls.addWidget(self.floor)
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("Model"))
+        filters.addWidget(self.model_filter, 1)
+        filters.addWidget(QLabel("Data"))
+        filters.addWidget(self.data_filter, 1)
+        filters.addWidget(self.stopped_check)
+        filters.addWidget(self.delete_stopped_button)
+        filters.addStretch(0)
+        filters.addWidget(self.sweep_button)
+        filters.addWidget(self.refresh_button)
 
         self._plot = None  # TradeoffPlot, built on first use: pyqtgraph's import costs ~0.3 s of start-up
         self.plot_slot = QWidget()
@@ -138,6 +180,7 @@ class ExplorePage(QWidget):
         tl = QVBoxLayout(tradeoffs)
         tl.setContentsMargins(0, 6, 0, 0)
         tl.addLayout(controls)
+        tl.addLayout(filters)
         tl.addWidget(self.empty)
         tl.addWidget(split, 1)
         self.tabs = QTabWidget()
@@ -151,11 +194,10 @@ class ExplorePage(QWidget):
         layout.addWidget(self.tabs, 1)
 
         self.workspace: Any = None
-        self.families: dict[str, str] = {}
+        self.model = ExploreModel()  # the state and the rules; this widget draws them
         self.targets: list = []
-        self.budgets = Budgets()
-        self.summaries: list[RunSummary] = []
-        self.rows: dict[int, Any] = {}  # run id -> RunRow
+        self.rows: dict[int, Any] = {}  # run id -> RunRow, the listed runs
+        self._axes_cache: dict[int, list[str]] = {}  # sweep id -> its swept keys
         self.version: Optional[int] = None
         self.dirty = False
         self.confirm: Callable[[str], bool] = self._confirm  # tests replace it (no modal box offscreen)
@@ -164,10 +206,15 @@ class ExplorePage(QWidget):
         self.poll.timeout.connect(self._poll)
         self.poll.start()
         self._load_targets()
-        self.x_combo.currentIndexChanged.connect(lambda _: self.refresh())
-        self.log_check.toggled.connect(lambda _: self.refresh())
+        self.x_combo.currentIndexChanged.connect(lambda _: self._changed(x_axis=self.x_axis))
+        self.log_check.toggled.connect(lambda on: self._changed(log_x=on))
         self.target_combo.currentIndexChanged.connect(lambda _: self._budgets_changed())
         self.latency_budget.valueChanged.connect(lambda _: self._budgets_changed())
+        self.floor.valueChanged.connect(lambda v: self._changed(floor_pct=None if v < 0 else v))
+        self.model_filter.currentIndexChanged.connect(lambda _: self._changed(model=self.model_filter.currentData() or ALL))
+        self.data_filter.currentIndexChanged.connect(lambda _: self._changed(data=self.data_filter.currentData() or ALL))
+        self.stopped_check.toggled.connect(lambda on: self._changed(show_stopped=on))
+        self.delete_stopped_button.clicked.connect(self.delete_stopped)
         self.refresh_button.clicked.connect(self.refresh)
         self.sweep_button.clicked.connect(self.sweep_requested.emit)
         self.table.view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
@@ -181,8 +228,21 @@ class ExplorePage(QWidget):
 
     def set_families(self, families: dict[str, str]) -> None:
         """Technique name -> family, from the loaded registry (colours plug-in techniques correctly)."""
-        self.families = dict(families)
+        self.model.families = dict(families)
         self.refresh()
+
+    @property
+    def budgets(self) -> Budgets:
+        return self.model.state.budgets
+
+    @property
+    def summaries(self) -> list[RunSummary]:
+        return self.model.summaries
+
+    def _changed(self, **changes) -> None:
+        for key, value in changes.items():
+            setattr(self.model.state, key, value)  # the model recomputes in _show
+        self._show()
 
     def _load_targets(self) -> None:
         from core.export.targets import list_targets
@@ -207,9 +267,9 @@ class ExplorePage(QWidget):
         name = self.target_combo.currentData()
         latency = self.latency_budget.value() or None
         profile = next((t for t in self.targets if t.name == name), None)
-        self.budgets = Budgets.for_target(profile, latency) if profile else Budgets("", None, latency)
+        self.model.state.budgets = Budgets.for_target(profile, latency) if profile else Budgets("", None, latency)
         self.target_changed.emit(self.budgets)
-        self.refresh()
+        self._show()
 
     @property
     def x_axis(self) -> str:
@@ -219,6 +279,7 @@ class ExplorePage(QWidget):
 
     def set_workspace(self, workspace: Any) -> None:
         self.workspace = workspace
+        self._axes_cache = {}
         self.version = None
         self.refresh()
 
@@ -268,35 +329,80 @@ class ExplorePage(QWidget):
         _ = self.plot
 
     def _draw_plot(self) -> None:
-        self.plot.set_data(self.summaries, getattr(self, "baseline_points", []), self.x_axis, self.log_check.isChecked(),
-                           self.budgets)
+        self.plot.set_data(self.model)
 
     def refresh(self) -> None:
+        """Read the workspace again and redraw."""
         self.dirty = False
         rows = self.workspace.list_runs() if self.workspace is not None else []
+        self.model.all_rows, self.model.sweep_axes = rows, self._sweep_axes(rows)
+        self._fill_filter(self.model_filter, "All models", self.model.models(), self.model.state.model)
+        self._fill_filter(self.data_filter, "All datasets", self.model.datasets(), self.model.state.data)
+        self._show()
+
+    def _sweep_axes(self, rows: list) -> dict[int, list[str]]:
+        """Sweep id -> the keys it varies, read once per sweep (they never change)."""
+        known = self._axes_cache
+        for sweep_id in {r.sweep_id for r in rows if r.sweep_id is not None} - set(known):
+            try:
+                known[sweep_id] = list((self.workspace.get_sweep(sweep_id).get("info") or {}).get("axes") or [])
+            except Exception:  # a sweep row removed under us: its trials show no swept columns
+                known[sweep_id] = []
+        self._axes_cache = known
+        return known
+
+    def _fill_filter(self, combo: QComboBox, everything: str, values: list[str], current: str) -> None:
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem(everything, ALL)
+        for v in values:
+            combo.addItem(v, v)
+            combo.setItemData(combo.count() - 1, v, Qt.ItemDataRole.ToolTipRole)
+        combo.setCurrentIndex(max(0, combo.findData(current)))
+        combo.blockSignals(False)
+
+    def _show(self) -> None:
+        """Recompute the page model and draw it: the plot, the table, the caption."""
+        self.model.recompute()
+        rows = self.model.rows
         self.rows = {r.id: r for r in rows}
-        self.summaries = summarise_runs(rows, self.x_axis, self.families, self.budgets)
         selected = self.selected_ids()
-        self.baseline_points = baselines(rows)
         if self._plot is not None or self.isVisible():
             self._draw_plot()
-        self.table.set_rows([_cells(s) for s in self.summaries])
+        swept = self.model.swept_keys()
+        headers = [*COLUMNS[:2], *swept, *COLUMNS[2:]]  # swept values next to the name, as optuna-dashboard shows them
+        if headers != self.table.headers:
+            self.table.headers = headers
+            self.table.model.setColumnCount(len(headers))
+            self.table.model.setHorizontalHeaderLabels([_swept_label(h) if h in swept else h for h in headers])
+            for i, h in enumerate(headers):
+                self.table.model.horizontalHeaderItem(i).setToolTip(h)
+        cells = []
+        for s in self.summaries:
+            values = self.model.swept_values(self.rows[s.id])
+            row = _cells(s)
+            cells.append([*row[:2], *((values.get(k, "—"), values.get(k, "")) for k in swept), *row[2:]])
+        self.table.set_rows(cells)
         self.table.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first
         model = self.table.model
         for i, s in enumerate(self.summaries):
             tip = run_tooltip(s) + (f"\n{s.error}" if s.error else "")
-            for col in range(len(COLUMNS)):
+            for col in range(len(self.table.headers)):
                 model.item(i, col).setToolTip(tip)
         view = self.table.view
-        for name, widest in (("Name", 170), ("Techniques", 180), ("Fits target", 130)):
-            col = COLUMNS.index(name)
+        for name, widest in (("Name", 160), ("Techniques", 180), ("Fits target", 110)):
+            col = self.table.headers.index(name)
             view.setColumnWidth(col, min(view.columnWidth(col), widest))
         for run_id in selected:
             self.select_run(run_id, add=True)
-        plotted = sum(1 for s in self.summaries if s.plottable)
+        plotted = len(self.model.plotted)
         where = self.workspace.path if self.workspace is not None else "—"
-        self.caption.setText(f"{len(rows)} run{'s' if len(rows) != 1 else ''} ({plotted} measured) in <code>{where}</code>")
-        self.empty.setVisible(not rows)
+        hidden = self.model.hidden_stopped
+        more = f", {hidden} failed/cancelled hidden" if hidden else ""
+        self.caption.setText(f"{len(rows)} run{'s' if len(rows) != 1 else ''} ({plotted} measured{more}) in <code>{where}</code>")
+        self.caption.setToolTip(str(where))
+        self.empty.setVisible(not self.model.all_rows)
+        self.delete_stopped_button.setEnabled(bool(self.model.stopped_ids()))
 
     # ------------------------------------------------------------------ selection
 
@@ -386,6 +492,11 @@ class ExplorePage(QWidget):
             self.workspace.delete_run(run_id)
         self.refresh()
         return True
+
+    def delete_stopped(self) -> bool:
+        """Delete every failed, cancelled and interrupted run (after the user confirms)."""
+        ids = self.model.stopped_ids()
+        return bool(ids) and self.delete_runs(ids)
 
     def stop(self) -> None:
         self.poll.stop()

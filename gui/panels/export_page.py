@@ -1,11 +1,13 @@
 """Export page: pick a model, a target, a format and a folder; see the fit; write a verified bundle.
 
-The page builds plain payloads for the worker process (``gui.tasks.export``)
-and renders what comes back. The fit check runs by itself, as a quiet job,
-whenever the choice changes and the page is open (a stale check is
-cancelled); the export is a job with progress here and in the status bar,
-and Cancel. The page never imports torch or ONNX: the target profiles are
-read from their TOML files, and everything else happens in the child.
+The page's rules are Qt-free (:mod:`gui.pages.export_model`); it sends typed
+requests (``core.app.export``) to the worker process through the job
+controller and draws the events that come back. The fit check runs by itself,
+as a quiet job, whenever the choice changes and the page is open (a newer
+check replaces one still waiting for the worker, and cancels one running);
+the export is a job with progress here and in the status bar, and Cancel. The
+page never imports torch or ONNX: the target profiles are read from their TOML
+files, and everything else happens in the child.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import time
 from html import escape as html_escape
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -33,24 +35,25 @@ from PySide6.QtWidgets import (
 )
 
 from core import fmt
-from core.errors import EdgeSlimError
+from core.app.events import Done, Failed, Progress
+from core.app.export import ExportCheck, ExportFrom, chosen_folder, default_folder, holds_something, out_path
 from core.app.session import Session
+from core.errors import EdgeSlimError
 from gui.icons import icon
+from gui.jobs.controller import Job, JobController
+from gui.pages import export_model as em
+from gui.pages.export_model import FORMAT_PRECISION, PREFERRED_TARGET, bundles_dir
 from gui.style import ERROR_COLOUR
 from gui.widgets.bundle_view import BundleView
-from gui.widgets.export_text import default_folder, format_text, target_summary
+from gui.widgets.export_text import format_text, target_summary
 from gui.widgets.fit_view import FitView
-from gui.workers import Job, JobRunner
 from gui.widgets.scroll import scrolled
 
-CHECK_DELAY_S = 0.4  # the check waits this long for further changes before it starts (in its job, so the window counts it as busy)
-WORKER_KINDS = ("run", "evaluate", "export", "sweep", "sensitivity")  # jobs that hold the worker process for long
-PREFERRED_TARGET = "rpi5"
-FORMAT_PRECISION = {"onnx": "fp32", "onnx-fp16": "fp16", "onnx-int8": "int8", "pt2": "fp32"}  # core.export.targets.FORMATS
+__all__ = ["ExportPage", "bundles_dir"]
 
 
-def bundles_dir() -> Path:
-    return Path.home() / "EdgeSlim-bundles"
+def _app_words(error: BaseException) -> str:
+    return error.for_app() if isinstance(error, EdgeSlimError) else str(error)
 
 
 def _muted(text: str = "") -> QLabel:
@@ -85,13 +88,12 @@ class ExportPage(QWidget):
     def __init__(
         self,
         session: Session,
-        jobs: JobRunner,
-        worker: Any,
+        jobs: JobController,
         show_error: Callable[[str], None] = lambda message: None,
         parent: Optional[QWidget] = None,
     ) -> None:
         super().__init__(parent)
-        self.session, self.jobs, self.worker, self.show_error = session, jobs, worker, show_error
+        self.session, self.jobs, self.show_error = session, jobs, show_error
         self.workspace: Any = None  # core.store.workspace.Workspace
         self.runs: dict[int, Any] = {}  # finished RunRows by id
         self.targets: dict[str, Any] = {}  # name -> TargetProfile
@@ -227,7 +229,6 @@ class ExportPage(QWidget):
         self.export_button.clicked.connect(lambda: self.export())
         self.cancel_button.clicked.connect(self.cancel)
         session.subscribe(self._session_changed)
-        jobs.ended.connect(self._job_ended)
         self.load_targets()
         self._refresh_sources()
 
@@ -282,21 +283,10 @@ class ExportPage(QWidget):
         else:
             self._describe_source()
 
-    @staticmethod
-    def _run_item_text(row: Any) -> str:
-        final = row.final or {}
-        parts = [f"Run #{row.id}", row.name]
-        if final.get("accuracy") is not None:
-            parts.append(f"{100 * final['accuracy']:.2f} %")
-        if final.get("size_bytes"):
-            parts.append(fmt.size(final["size_bytes"]))
-        return " · ".join(parts)
+    _run_item_text = staticmethod(em.run_item_text)
 
     def _source(self) -> tuple[str, Optional[int]]:
-        """("model", None) or ("run", id), from the picker's item data ("model" | "run:ID")."""
-        data = self.source_combo.currentData() or "model"
-        kind, _, run_id = str(data).partition(":")
-        return (kind, int(run_id)) if kind == "run" else ("model", None)
+        return em.parse_source(self.source_combo.currentData())
 
     def _source_name(self) -> str:
         kind, run_id = self._source()
@@ -307,26 +297,9 @@ class ExportPage(QWidget):
     def _describe_source(self) -> None:
         kind, run_id = self._source()
         if kind == "run" and run_id in self.runs:
-            row = self.runs[run_id]
-            final, base = row.final or {}, row.baseline or {}
-            artifacts = row.artifacts or {}
-            self.artifact = artifacts.get("onnx") or artifacts.get("pt2")
-            bits = [" → ".join(row.techniques) or "no steps"]
-            if final.get("accuracy") is not None:
-                delta = f" ({100 * (final['accuracy'] - base['accuracy']):+.2f} pt)" if base.get("accuracy") is not None else ""
-                bits.append(f"top-1 {100 * final['accuracy']:.2f} %{delta}")
-            if final.get("size_bytes"):
-                bits.append(f"ONNX {fmt.size(final['size_bytes'])}")
-            kind_text = "a PyTorch program" if "pt2" in artifacts else "an ONNX file"
-            self.heading.setText(f"Run #{row.id} “{row.name}”: {' · '.join(bits)}. Its final model is {kind_text}; "
-                                 f"data {row.data_spec}.")
-            return
-        self.artifact = None
-        model, data = self.session.model, self.session.data
-        text = (f"{model.name} as it is now ({model.source_format})" if model is not None else "No model loaded yet")
-        text += f", with {data.name} to calibrate and verify it." if data is not None else "; export also needs its dataset."
-        if not self.runs:
-            text += " Finished runs: none yet — run a recipe on the Compress page to export a compressed model."
+            self.artifact, text = em.describe_run(self.runs[run_id])
+        else:
+            self.artifact, text = None, em.describe_model(self.session.model, self.session.data, bool(self.runs))
         self.heading.setText(text)
 
     def _source_changed(self) -> None:
@@ -343,24 +316,10 @@ class ExportPage(QWidget):
             self._suggest_folder()
             self._inputs_changed()
 
-    def _load_options(self) -> dict:
-        """How the window opened the current model (trust, arch, …), as runs store it."""
-        options = getattr(self.window(), "load_options", None)
-        return dict(options()) if callable(options) else {}
-
-    def source_payload(self) -> dict | str:
-        """The worker's ``source`` for the current choice, or why there is none yet."""
+    def source_request(self) -> Union[ExportFrom, str]:
+        """What the worker exports for the current choice, or why there is nothing yet."""
         kind, run_id = self._source()
-        if kind == "run":
-            if self.workspace is None:
-                return "Open the run's workspace first."
-            return {"run_id": run_id, "workspace": str(self.workspace.path)}
-        model, data = self.session.model, self.session.data
-        if model is None:
-            return "Load a model first (Model page or File ▸ Open model)."
-        if data is None:
-            return "Load the model's dataset first (Data page): export calibrates and verifies the file on it."
-        return {"model_spec": model.spec, "data_spec": data.spec, "load_options": self._load_options()}
+        return em.export_source(kind, run_id, self.workspace, self.session)
 
     # ================================================================== targets and formats
 
@@ -460,17 +419,13 @@ class ExportPage(QWidget):
             self.set_output(chosen)
 
     def set_output(self, folder: str | Path) -> None:
-        """Use ``folder`` itself when it is new or empty, else a new folder inside it."""
-        folder = Path(folder).expanduser()
+        """Use ``folder`` itself when it is new, empty or an earlier bundle, else a new folder inside it (core's rule)."""
         t = self.target()
-        if folder.is_dir() and any(folder.iterdir()) and not (folder / "model.json").exists():
-            folder = default_folder(folder, self._source_name(), t.name if t else "target")
-        self.out_edit.setText(str(folder))
+        self.out_edit.setText(str(chosen_folder(Path(folder), self._source_name(), t.name if t else "target")))
         self._out_edited = True
 
     def out_path(self) -> Optional[Path]:
-        text = self.out_edit.text().strip()
-        return Path(text).expanduser().absolute() if text else None
+        return out_path(self.out_edit.text())
 
     # ================================================================== the fit check
 
@@ -488,8 +443,10 @@ class ExportPage(QWidget):
             QTimer.singleShot(0, self.start_check)
 
     def _inputs_changed(self) -> None:
-        """The choice changed: the shown verdict no longer applies; check again (now when the page is open)."""
+        """The choice changed: the shown verdict and the last bundle's card no longer apply; check again."""
         self.preview = None
+        if self.export_job is None:  # the previous bundle's "parity passed" is not about the new choice
+            self.bundle_view.setVisible(False)
         self.anyway.setChecked(False)
         self._check_dirty = True
         self.jobs.cancel_kind("export-check")
@@ -501,112 +458,58 @@ class ExportPage(QWidget):
         self._describe_format()
         self._update_export_state()
 
-    def _worker_busy(self) -> bool:
-        return any(self.jobs.running(kind) for kind in WORKER_KINDS)
-
-    def check_payload(self) -> dict | str:
-        source = self.source_payload()
-        t = self.target()
-        if isinstance(source, str):
-            return source
-        if t is None:
-            return "No target profile could be read: fix the profile file named in the message."
-        payload = {"source": source, "target": str(t.path) if t.path else t.name, "format": self.format_choice()}
-        payload.update({k: source[k] for k in ("model_spec", "data_spec") if k in source})  # the worker drops stale caches by these
-        return payload
+    def check_request(self) -> Union[ExportCheck, str]:
+        return em.check_request(self.source_request(), self.target(), self.format_choice())
 
     def start_check(self) -> Optional[Job]:
-        """Check the current choice in the worker (the job waits CHECK_DELAY_S for further changes first)."""
+        """Check the current choice in the worker; it waits in the worker's queue behind a run or an export."""
         if not self._check_dirty or self.check_job is not None:
             return None
-        payload = self.check_payload()
-        if isinstance(payload, str):
+        request = self.check_request()
+        if isinstance(request, str):
             self._check_dirty = False
-            self.fit_view.show_message("Fit check", payload)
+            self.fit_view.show_message("Fit check", request)
             self._update_export_state()
             return None
-        if self._worker_busy():
+        self._check_dirty = False
+        t = self.target()
+        if self.jobs.worker_busy():
             self.fit_view.show_message("Fit check waiting", "The worker is busy with another task (a run or an export); "
                                                             "the check starts when it ends.")
-            return None
-        self._check_dirty = False
-        worker = self.worker
-
-        def work(progress, cancel):
-            until = time.monotonic() + CHECK_DELAY_S
-            while time.monotonic() < until:
-                cancel.raise_if_cancelled()
-                time.sleep(0.02)
-            return worker.execute("export_check", payload, progress=progress, cancel=cancel)
-
-        t = self.target()
-        job = Job(f"Checking the fit on {t.label}", work, kind="export-check")
-        job.quiet = True
-        job.signals.progress.connect(lambda f, m, j=job: self._check_progress(j, m))
-        job.signals.finished.connect(lambda result, j=job: self._check_done(j, result))
-        job.signals.failed.connect(lambda message, exc, j=job: self._check_failed(j, message))
-        job.signals.done.connect(lambda j=job: self._check_ended(j))
-        self.check_job = job
-        self.fit_view.show_busy(f"Making the model file for {t.label} and estimating it…")
-        self.jobs.start(job)
+        else:
+            self.fit_view.show_busy(f"Making the model file for {t.label} and estimating it…")
+        self.check_job = self.jobs.start(request, lambda event: self._check_event(job, event),
+                                         title=f"Checking the fit on {t.label}", quiet=True, replace=True)
+        job = self.check_job
         self._update_export_state()
         return job
 
-    def _check_progress(self, job: Job, message: str) -> None:
-        if job is self.check_job and message:
-            self.fit_view.show_busy(message[0].upper() + message[1:] + "…")
-
-    def _check_done(self, job: Job, preview: dict) -> None:
-        if job is not self.check_job or job.cancelled:
+    def _check_event(self, job: Job, event: Any) -> None:
+        if job is not self.check_job:
             return
-        self.preview = preview
-        self.fit_view.show_preview(preview, self.target())
-        self._describe_format()
-
-    def _check_failed(self, job: Job, message: str) -> None:
-        if job is self.check_job and not job.cancelled:
-            self.fit_view.show_failure(message)
-
-    def _check_ended(self, job: Job) -> None:
-        if job is self.check_job:
+        if isinstance(event, Progress) and event.message and not job.cancelled:
+            self.fit_view.show_busy(event.message[0].upper() + event.message[1:] + "…")
+        elif isinstance(event, Done) and not job.cancelled:
+            self.preview = event.result
+            self.fit_view.show_preview(event.result, self.target())
+            self._describe_format()
+        elif isinstance(event, Failed) and not event.cancelled and not job.cancelled:
+            self.fit_view.show_failure(_app_words(event.error))
+        if isinstance(event, (Done, Failed)):
             self.check_job = None
             self._update_export_state()
-
-    def _job_ended(self, job: Job) -> None:
-        if job.kind in WORKER_KINDS and self._check_dirty and self.isVisible():
-            QTimer.singleShot(0, self.start_check)  # a check that waited for the worker
-        self._update_export_state()
 
     # ================================================================== export
 
     def fits(self) -> Optional[bool]:
-        return None if self.preview is None else bool((self.preview.get("fit") or {}).get("fits"))
+        return em.fits(self.preview)
 
     def export_blocker(self) -> str:
         """Why Export is not possible now ("" when it is)."""
-        if self.export_job is not None:
-            return "Exporting…"
-        source = self.source_payload()
-        if isinstance(source, str):
-            return source
-        if self.target() is None:
-            return "No target profile could be read."
-        if self.check_pending():
-            return "Checking the fit first…"
-        if self.fit_view.state == "failed":
-            return "The model cannot be exported this way: see the fit check."
-        if self.fits() is False and not self.anyway.isChecked():
-            return (f"The model does not fit {self.target().label}: see what to do in the fit check, "
-                    "or tick “Export anyway”.")
-        out = self.out_path()
-        if out is None:
-            return "Choose the folder for the bundle."
-        if out.exists() and not out.is_dir():
-            return f"{out} is a file: choose a folder for the bundle."
-        if out.is_dir() and any(out.iterdir()) and not self.replace_box.isChecked():
-            return ("The folder is not empty: choose a new one, or tick “Replace the bundle in this folder” "
-                    "(only an earlier bundle is ever replaced).")
-        return ""
+        return em.export_blocker(exporting=self.export_job is not None, source=self.source_request(), target=self.target(),
+                                 check_pending=self.check_pending(), check_failed=self.fit_view.state == "failed",
+                                 preview=self.preview, anyway=self.anyway.isChecked(), out=self.out_path(),
+                                 replace=self.replace_box.isChecked())
 
     def _update_export_state(self) -> None:
         running = self.export_job is not None
@@ -616,8 +519,7 @@ class ExportPage(QWidget):
         self.reason_label.setText("" if running else reason)
         self.reason_label.setVisible(bool(reason) and not running)
         self.anyway.setVisible(self.fits() is False)
-        out = self.out_path()
-        self.replace_box.setVisible(bool(out and out.is_dir() and any(out.iterdir())))
+        self.replace_box.setVisible(holds_something(self.out_path()))
         for w in (self.source_combo, self.target_combo, self.format_combo, self.out_edit, self.browse_button,
                   self.replace_box, self.anyway, self.parity_spin):
             w.setEnabled(not running)
@@ -629,63 +531,54 @@ class ExportPage(QWidget):
             self.reason_label.setText(reason)
             self.reason_label.setVisible(True)
             return None
-        payload = self.check_payload()
-        assert isinstance(payload, dict)
-        t = self.target()
-        payload.update(
-            format=self.format_choice() or (self.preview or {}).get("format"), out=str(self.out_path()),
-            force=self.replace_box.isChecked(), ignore_fit=self.fits() is False and self.anyway.isChecked(),
-            parity_samples=self.parity_spin.value(), threads=self.threads, latency_repeats=self.latency_repeats,
-        )
-        worker = self.worker
-        job = Job(f"Exporting {self._source_name()} for {t.label}",
-                  lambda p, c: worker.execute("export", payload, progress=p, cancel=c), kind="export")
-        job.signals.progress.connect(self._export_progress)
-        job.signals.finished.connect(self._export_done)
-        job.signals.failed.connect(self._export_failed)
-        job.signals.cancelled.connect(self._export_cancelled)
-        job.signals.done.connect(self._export_ended)
-        self.export_job = job
+        check = self.check_request()
+        assert isinstance(check, ExportCheck)
+        request = em.export_request(
+            check, self.format_choice() or (self.preview or {}).get("format"), self.out_path(),
+            replace=self.replace_box.isChecked(), ignore_fit=self.fits() is False and self.anyway.isChecked(),
+            parity_samples=self.parity_spin.value(), threads=self.threads, latency_repeats=self.latency_repeats)
         self._export_started = time.monotonic()
         self.bar.setValue(0)
         self.bar.setFormat("%p %")
         self.stage_label.setText("Starting…")
         self.bundle_view.clear("Exporting… The parity results appear here once the bundle is written and checked.")
         self.bundle_view.setVisible(True)
-        self.jobs.start(job)
+        self.export_job = self.jobs.start(request, self._export_event,
+                                          title=f"Exporting {self._source_name()} for {self.target().label}")
         self._update_export_state()
-        return job
+        return self.export_job
 
     def cancel(self) -> None:
         if self.export_job is not None and not self.export_job.cancelled:
-            self.export_job.cancel()
+            self.jobs.cancel(self.export_job)
             self.stage_label.setText("Cancelling…")
             self._update_export_state()
 
-    def _export_progress(self, fraction: float, message: str) -> None:
-        self.bar.setValue(int(1000 * fraction))
-        if message:
-            self.stage_label.setText(message[0].upper() + message[1:])
-
-    def _export_done(self, result: dict) -> None:
-        self.result = result
-        self.bar.setValue(1000)
-        self.stage_label.setText(f"Bundle written in {time.monotonic() - self._export_started:.1f} s")
-        self.bundle_view.show_result(result)
-
-    def _export_failed(self, message: str, exc: object) -> None:
-        self.bar.setFormat("failed")
-        self.stage_label.setText("Failed: nothing was written")
-        self.bundle_view.show_failure("The bundle was not written", message)
-        if not isinstance(exc, EdgeSlimError):
-            self.show_error(message)  # unexpected: the log has the traceback
-
-    def _export_cancelled(self) -> None:
-        self.bar.setFormat("cancelled")
-        self.stage_label.setText("Cancelled")
-        self.bundle_view.show_cancelled()
-
-    def _export_ended(self) -> None:
+    def _export_event(self, event: Any) -> None:
+        if isinstance(event, Progress):
+            self.bar.setValue(int(1000 * event.fraction))
+            if event.message and not (self.export_job and self.export_job.cancelled):
+                self.stage_label.setText(event.message[0].upper() + event.message[1:])
+            return
+        if isinstance(event, Done):
+            self.result = event.result
+            self.bar.setValue(1000)
+            self.stage_label.setText(f"Bundle written in {time.monotonic() - self._export_started:.1f} s")
+            self.bundle_view.show_result(event.result)
+        elif isinstance(event, Failed) and event.cancelled:
+            self.bar.setFormat("cancelled")
+            self.stage_label.setText("Cancelled")
+            self.bundle_view.show_cancelled()
+        elif isinstance(event, Failed):
+            self.bar.setFormat("failed")
+            self.stage_label.setText("Failed: nothing was written")
+            self.bundle_view.show_failure("The bundle was not written", _app_words(event.error))
+            if not isinstance(event.error, EdgeSlimError):
+                self.show_error(_app_words(event.error))  # unexpected: the log has the traceback
+        else:
+            return
         self.export_job = None
         self._update_export_state()
         QTimer.singleShot(0, lambda: self.right_scroll.verticalScrollBar().setValue(0))  # the outcome in view
+        if self._check_dirty and self.isVisible():
+            QTimer.singleShot(0, self.start_check)

@@ -133,6 +133,7 @@ class ModelPage(QWidget):
         layout.addWidget(self.caption)
         layout.addWidget(self.layers, 1)
         self._blocked = False  # the Baseline row shows why model and data cannot run together
+        self._baselines: dict = {}  # (model source, data source) -> the Baseline row measured on them
         session.subscribe(self._on_change)
 
     def pick_torchvision(self) -> None:
@@ -147,9 +148,12 @@ class ModelPage(QWidget):
         problem = self.session.mismatch_text() if both else ""
         self.evaluate_button.setEnabled(both and not problem)
         self.evaluate_button.setToolTip(problem or EVALUATE_TIP)
+        known = self._baselines.get(self.session.sources()) if both else None
         if problem:  # said here too: this page is where the user looks first
             self.summary.set("Baseline", f"cannot be measured on this data. {problem}")
-        elif self._blocked and self.session.model is not None:
+        elif known:  # measured earlier on this very model and data (the demo loaded again)
+            self.summary.set("Baseline", known)
+        elif (self._blocked or name in ("model", "data", "labels")) and self.session.model is not None:
             self.summary.set("Baseline", "not measured yet: press Evaluate baseline")
         self._blocked = bool(problem)
 
@@ -179,7 +183,9 @@ class ModelPage(QWidget):
             if latency.get(backend) is not None:
                 parts.append(f"{label} {latency[backend]:.3f} ms")
         parts.append(f"ONNX file {fmt.size(metrics.get('size_bytes'))} ({fmt.size(metrics.get('zip_bytes'))} zipped)")
-        self.summary.set("Baseline", " · ".join(parts) + f"  (batch {latency.get('batch', 1)}, {latency.get('threads', '?')} threads)")
+        text = " · ".join(parts) + f"  (batch {latency.get('batch', 1)}, {latency.get('threads', '?')} threads)"
+        self._baselines[self.session.sources()] = text
+        self.summary.set("Baseline", text)
 
     def evaluation_failed(self, message: str) -> None:
         self.eval_bar.setVisible(False)

@@ -34,7 +34,7 @@ from gui.style import MUTED_COLOUR
 from gui.widgets.layer_bars import LayerBars
 from gui.widgets.param_form import NumberBox
 from gui.widgets.table import DataTable
-from gui.workers import Job, JobRunner
+from gui.jobs.controller import Job, JobController
 from gui.widgets.scroll import scrolled
 
 QUANT = "quantize.static"
@@ -58,15 +58,12 @@ class SensitivityView(QWidget):
     def __init__(
         self,
         session,
-        jobs: JobRunner,
-        worker,
+        jobs: JobController,
         show_error: Callable[[str], None] = lambda message: None,
-        load_options: Optional[Callable[[], dict]] = None,
         parent: Optional[QWidget] = None,
     ) -> None:
         super().__init__(parent)
-        self.session, self.jobs, self.worker, self.show_error = session, jobs, worker, show_error
-        self.load_options = load_options or (lambda: {})  # how the model and data were opened (the window's load_options)
+        self.session, self.jobs, self.show_error = session, jobs, show_error
         self.job: Optional[Job] = None
         self.report: Optional[dict] = None
         self.ready = False
@@ -286,10 +283,12 @@ class SensitivityView(QWidget):
             return {"ratio": round(self.ratio.value(), 4), "importance": self.importance.currentData(), **common}
         return {"method": self.method.currentData(), "calibration_samples": self.calibration.value(), **common}
 
-    def payload(self) -> dict:
-        model, data = self.session.model, self.session.data
-        return {"model_spec": model.spec, "data_spec": data.spec, "load_options": dict(self.load_options() or {}),
-                "technique": self.technique, "settings": self.settings()}
+    def request(self):
+        """The worker's request: the analysis of the current model and data (as they were opened)."""
+        from core.app.worker_tasks import Sensitivity
+
+        model, data = self.session.sources()
+        return Sensitivity(model, data, self.technique, tuple(sorted(self.settings().items())))
 
     def run(self) -> Optional[Job]:
         """Start the analysis in the worker process (a no-op with the reason shown when it can't)."""
@@ -298,48 +297,45 @@ class SensitivityView(QWidget):
             self.reason.setText(reason)
             self.reason.setVisible(True)
             return None
-        payload, worker = self.payload(), self.worker
-
-        def work(progress, cancel):
-            return worker.execute("sensitivity", payload, progress=progress, cancel=cancel)
-
         label = dict(ANALYSES)[self.technique].lower()
-        job = Job(f"Sensitivity: {label}", work, kind=SENSITIVITY_KIND)
-        job.signals.progress.connect(self._progress)
-        job.signals.finished.connect(self.show_report)
-        job.signals.failed.connect(self._failed)
-        job.signals.cancelled.connect(lambda: self._ended("Cancelled."))
-        job.signals.done.connect(self._done)
-        self.job = job
         self.progress.setValue(0)
         self.progress.setFormat("%p %")
         self.status.setText("Starting…")
-        self.jobs.start(job)
+        self.job = self.jobs.start(self.request(), self._event, title=f"Sensitivity: {label}")
         self.update_state()
-        return job
+        return self.job
 
     def cancel(self) -> None:
         if self.job is not None and not self.job.cancelled:
-            self.job.cancel()
+            self.jobs.cancel(self.job)
             self.status.setText("Cancelling…")
             self.update_state()
 
-    def _progress(self, fraction: float, message: str) -> None:
-        self.progress.setValue(int(1000 * fraction))
-        self.status.setText(message)
+    def _event(self, event) -> None:
+        from core.app.events import Done, Failed, Progress
+        from core.errors import EdgeSlimError
 
-    def _failed(self, message: str, exc: object) -> None:
-        self._ended(f"Failed: {message}")
-        self.show_error(message)
+        if isinstance(event, Progress):
+            self.progress.setValue(int(1000 * event.fraction))
+            self.status.setText(event.message)
+            return
+        if isinstance(event, Done):
+            self.show_report(event.result)
+        elif isinstance(event, Failed) and event.cancelled:
+            self._ended("Cancelled.")
+        elif isinstance(event, Failed):
+            message = event.error.for_app() if isinstance(event.error, EdgeSlimError) else str(event.error)
+            self._ended(f"Failed: {message}")
+            self.show_error(message)
+        else:
+            return
+        self.job = None
+        self.update_state()
 
     def _ended(self, text: str) -> None:  # failed or cancelled: the bar empties
         self.progress.setFormat("not running")
         self.progress.setValue(0)
         self.status.setText(text)
-
-    def _done(self) -> None:
-        self.job = None
-        self.update_state()
 
     # ================================================================== showing a report
 

@@ -15,8 +15,9 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from core import fmt
+from core.app.controls import for_app
 from gui.style import ERROR_COLOUR, GOOD_COLOUR, MUTED_COLOUR
-from gui.widgets.export_text import in_app_words, parity_meaning
+from gui.widgets.export_text import parity_meaning
 from gui.widgets.result_card import breakable
 
 EMPTY_TEXT = ("<b>Export</b> writes the bundle — the model file in the target's format, <code>model.json</code>, "
@@ -96,7 +97,7 @@ class BundleView(QFrame):
     def show_failure(self, title: str, message: str) -> None:
         self.clear()
         self.title.setText(f"<span style='font-size:11pt; font-weight:600; color:{ERROR_COLOUR}'>✖ {_html(title)}</span>")
-        self.status.setText(_html(in_app_words(message)))
+        self.status.setText(_html(for_app(message)))
         self.values = {"title": title, "message": message}
 
     def show_cancelled(self) -> None:

@@ -2,51 +2,17 @@
 
 Pure functions over the plain dicts the worker returns (``ExportPreview`` and
 ``ExportResult`` as data) and the target profiles, kept apart from the widgets
-so the wording is tested without a window. Core's messages are written for the
-command line; :func:`in_app_words` names the page's controls instead of flags.
+so the wording is tested without a window. Core's messages name the user's
+controls through :mod:`core.app.controls`; the views render them with ``for_app``.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Optional
 
 from core import fmt
 
 TIGHT = 0.85  # core.export.fit.TIGHT: a budget used beyond this leaves little for the application
-
-_FLAGS = (
-    (re.compile(r"so --force will not"), "so “Replace the bundle in this folder” will not"),
-    (re.compile(r"(?:pass |with )?--ignore-fit"), "tick “Export anyway”"),
-    (re.compile(r"(?:pass |with )?--force"), "tick “Replace the bundle in this folder”"),
-    (re.compile(r"(?:export (?:it )?)?with --format ([\w-]+(?: or [\w-]+)*)"), r"choose the format \1"),
-    (re.compile(r"--format ([\w-]+)"), r"the format \1"),
-    (re.compile(r"--out\b"), "the output folder"),
-    (re.compile(r"`edgeslim-cli runs resume (\d+)`"), r"`edgeslim-cli runs resume \1` (or run the recipe again)"),
-)
-
-
-def in_app_words(message: str) -> str:
-    """A core message with its command-line flags replaced by the page's controls."""
-    for pattern, words in _FLAGS:
-        message = pattern.sub(words, message)
-    return message
-
-
-def slug(text: str) -> str:
-    """A folder-name-safe version of ``text`` ("int8 static #3" -> "int8-static-3")."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._") or "model"
-
-
-def default_folder(base: Path, name: str, target: str) -> Path:
-    """``base/<name>-<target>``, numbered when that folder already holds something."""
-    first = base / f"{slug(name)}-{slug(target)}"
-    candidate, n = first, 2
-    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
-        candidate = first.with_name(f"{first.name}-{n}")
-        n += 1
-    return candidate
 
 
 def share_text(need: Optional[int], budget: int) -> str:

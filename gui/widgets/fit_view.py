@@ -13,9 +13,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QFrame, QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from core import fmt
+from core.app.controls import for_app
 from gui.style import ERROR_COLOUR, GOOD_COLOUR
 from gui.widgets.export_text import (
-    in_app_words,
     latency_text,
     ops_text,
     precision_text,
@@ -167,7 +167,7 @@ class FitView(QFrame):
         self._only_header()
         self.state = "failed"
         self.verdict.setText(f"<span style='font-size:12pt; font-weight:600; color:{ERROR_COLOUR}'>✖ Cannot be exported like this</span>")
-        self.detail.setText(_html(in_app_words(message)))
+        self.detail.setText(_html(for_app(message)))
         self.values = {"verdict": "cannot be exported", "problems": message}
 
     def show_preview(self, preview: dict, target) -> None:
@@ -214,7 +214,7 @@ class FitView(QFrame):
         problems = [p["message"] for p in fit.get("problems", [])]
         self.values["problems"] = "\n".join(problems)
         if problems:
-            items = "".join(f"<li>{_html(in_app_words(m))}</li>" for m in problems)
+            items = "".join(f"<li>{_html(for_app(m))}</li>" for m in problems)
             self.problems.setText(f"<b style='color:{ERROR_COLOUR}'>What does not fit, and what to do:</b>"
                                   f"<ul style='margin-top:2px; margin-left:-18px; color:{ERROR_COLOUR}'>{items}</ul>")
         self.problems.setVisible(bool(problems))
@@ -224,7 +224,7 @@ class FitView(QFrame):
             items = "".join(f"<li>{_html(w)}</li>" for w in warnings)
             self.warnings.setText(f"<span style='color:{WARN_COLOUR}'><b>Tight:</b><ul style='margin-top:2px; margin-left:-18px'>{items}</ul></span>")
         self.warnings.setVisible(bool(warnings))
-        notes = [in_app_words(n) for n in preview.get("notes", [])][:3]
+        notes = [for_app(n) for n in preview.get("notes", [])][:3]
         self.notes.setText("<b>Made for the target:</b><ul style='margin-top:2px; margin-left:-18px'>"
                            + "".join(f"<li>{_html(n)}</li>" for n in notes) + "</ul>")
         self.notes.setVisible(bool(notes))

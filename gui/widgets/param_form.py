@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from gui.style import set_invalid
 
+HELP_HINT = "Point at a field to read what it does."
 SLIDER_STEPS = 1000
 _PARTIAL_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d*)?([eE][+-]?\d*)?")
 
@@ -309,10 +310,12 @@ class ParamForm(QWidget):
         layout.addWidget(self.step_error)
         layout.addLayout(self.form)
         layout.addStretch(1)
-        self.help_target: Optional[QLabel] = None
+        self.help_target: Optional[QLabel] = None  # shows the help of the field pointed at (HELP_HINT before)
 
     def build(self, params, values: dict, errors: dict) -> None:
         """Replace the editors with those of ``params``, showing ``values`` and ``errors``."""
+        if self.help_target is not None:  # the help of a field of the previous form does not stay under this one
+            self.help_target.setText(HELP_HINT)
         while self.form.rowCount():
             self.form.removeRow(0)
         self.fields = {}

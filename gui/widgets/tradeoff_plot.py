@@ -1,11 +1,14 @@
 """Accuracy against a cost (file size, latency or MACs) for every run, with the front and a target's budget.
 
 Points are coloured by technique family and shaped by status; the baseline is
-a star, the Pareto front a staircase, and the region beyond the target's
-budget is shaded. Everything comes in as :class:`core.store.run_summary`
-objects: the widget draws, it does not compute. Log scale is done by hand
-(log10 of the data, power-of-ten tick labels) so budget lines and the front
-transform the same way as the points.
+a star, the Pareto front a staircase, the region beyond the target's budget and
+the band below its accuracy floor are shaded. Everything comes from a
+:class:`gui.pages.explore_model.ExploreModel` (which runs, the front, the
+ranges): the widget draws, it does not compute. Log scale is done by hand
+(log10 of the data, 1-2-5 tick labels, finer on a narrow range) so budget lines
+and the front transform the same way as the points. The shaded regions end at
+the visible range's edge (a region reaching to "infinity" overflows Qt's
+painter on a narrow range and is drawn on the wrong side).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from core import fmt
-from core.store.run_summary import AXES, BaselinePoint, Budgets, RunSummary, run_tooltip
+from core.store.run_summary import AXES, Budgets, RunSummary, run_tooltip
+from gui.pages.explore_model import ExploreModel, log_ticks
 
 # Okabe-Ito: tells the families apart for colour-blind users too
 FAMILY_COLOURS = {
@@ -27,7 +31,7 @@ FAMILY_COLOURS = {
     "Fine-tune": "#56B4E9", "Chain": "#D55E00", "Other": "#7f7f7f", "Baseline": "#000000",
 }
 STATUS_SYMBOLS = {"done": "o", "running": "t1", "cancelled": "x", "interrupted": "d", "failed": "s", "queued": "t1"}
-STATUS_WORDS = {"o": "●", "t1": "▲", "x": "✕", "d": "◆"}
+STATUS_WORDS = {"o": "●", "t1": "▲", "x": "✕", "d": "◆", "s": "■"}
 BUDGET_COLOUR = QColor(200, 40, 40)
 
 
@@ -50,7 +54,7 @@ class TradeoffPlot(QWidget):
         super().__init__(parent)
         pg.setConfigOptions(antialias=True)
         self.view = pg.PlotWidget(background="w")
-        self.view.setMinimumHeight(240)
+        self.view.setMinimumHeight(200)
         item = self.view.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.18)
         item.setMenuEnabled(False)
@@ -61,6 +65,11 @@ class TradeoffPlot(QWidget):
             ax.enableAutoSIPrefix(False)  # the unit is chosen by axis_scale and named in the label
         self.region = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(200, 40, 40, 28), pen=pg.mkPen(None))
         self.region.setZValue(-10)
+        self.floor_region = pg.LinearRegionItem(orientation="horizontal", movable=False, brush=pg.mkBrush(200, 40, 40, 14),
+                                                pen=pg.mkPen(None))
+        self.floor_region.setZValue(-10)
+        self.floor_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(BUDGET_COLOUR, width=1.2, style=Qt.PenStyle.DotLine),
+                                          label="", labelOpts={"position": 0.01, "color": BUDGET_COLOUR, "anchors": [(0, 0), (0, 0)]})
         self.budget_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(BUDGET_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
                                            label="", labelOpts={"position": 0.04, "color": BUDGET_COLOUR, "anchors": [(1, 1), (1, 1)]})
         self.front = pg.PlotCurveItem(pen=pg.mkPen("#1f2d3a", width=1.6, style=Qt.PenStyle.DashLine))
@@ -68,7 +77,7 @@ class TradeoffPlot(QWidget):
         self.baseline = pg.ScatterPlotItem(symbol="star", size=20, brush=pg.mkBrush("#ffd400"), pen=pg.mkPen("#1f2d3a", width=1.2),
                                            hoverable=True, tip=self._baseline_tip)
         self.ring = pg.ScatterPlotItem(size=24, brush=pg.mkBrush(None), pen=pg.mkPen("#1f2d3a", width=2.5))
-        for it in (self.region, self.budget_line):
+        for it in (self.region, self.budget_line, self.floor_region, self.floor_line):
             item.addItem(it, ignoreBounds=True)  # the view follows the runs; the budget joins it when near them
         for it in (self.front, self.scatter, self.baseline, self.ring):
             item.addItem(it)
@@ -86,6 +95,10 @@ class TradeoffPlot(QWidget):
         self.x_axis, self.log_x, self.scale = "size", False, 1.0
         self.positions: dict[int, tuple[float, float]] = {}
         self.front_xy: list[tuple[float, float]] = []
+        self.budget_x: Optional[float] = None  # where the budget line is, in plot units
+        self.floor_y: Optional[float] = None  # the accuracy floor, in %
+        self.base_points: list = []
+        self.view.getPlotItem().getViewBox().sigRangeChanged.connect(lambda *_: self._follow_range())
 
     # ------------------------------------------------------------------ data
 
@@ -93,13 +106,13 @@ class TradeoffPlot(QWidget):
         v = value / self.scale
         return math.log10(v) if self.log_x else v
 
-    def set_data(
-        self, summaries: Sequence[RunSummary], baselines: Sequence[BaselinePoint], x_axis: str = "size",
-        log_x: bool = False, budgets: Budgets = Budgets(),
-    ) -> None:
+    def set_data(self, model: ExploreModel) -> None:
+        """Draw the runs ``model`` plots, its front, budgets and floor, over the ranges it computes."""
+        x_axis, log_x, budgets = model.state.x_axis, model.state.log_x, model.state.budgets
         self.x_axis, self.log_x = x_axis, log_x
-        shown = [s for s in summaries if s.plottable and s.value(x_axis) is not None and (not log_x or s.value(x_axis) > 0)]
-        bases = [b for b in baselines if b.accuracy is not None and b.value(x_axis) is not None]
+        shown = model.plotted
+        bases = [b for b in model.baselines if b.accuracy is not None and b.value(x_axis) is not None
+                 and (not log_x or (b.value(x_axis) or 0) > 0)]
         self.scale, unit = axis_scale(x_axis, [s.value(x_axis) for s in shown] + [b.value(x_axis) for b in bases])
         label, _, _ = AXES[x_axis]
         item = self.view.getPlotItem()
@@ -111,8 +124,7 @@ class TradeoffPlot(QWidget):
         for s in shown:
             colour = QColor(FAMILY_COLOURS.get(s.family, FAMILY_COLOURS["Other"]))
             symbol = STATUS_SYMBOLS.get(s.status, "o")
-            faded = s.status != "done"
-            if faded:
+            if s.status != "done":
                 colour.setAlpha(140)
             pen = pg.mkPen("#1f2d3a", width=2) if s.on_front else pg.mkPen(colour.darker(140), width=1)
             spots.append({"pos": self.positions[s.id], "data": s.id, "brush": pg.mkBrush(colour), "pen": pen,
@@ -130,54 +142,67 @@ class TradeoffPlot(QWidget):
             xs.append(x)
             ys.append(y)
         self.front.setData(xs, ys)
-        self._log_ticks([s.value(x_axis) / self.scale for s in shown] + [b.value(x_axis) / self.scale for b in bases])
-        near = self._draw_budget(budgets)
+        self._draw_budget(budgets)
+        floor = model.shown_floor()
+        self.floor_y = None if floor is None else 100 * floor
         self._legend(shown, bool(bases), budgets)
         self.ring.setData([])
-        item.enableAutoRange()
-        xs = [p[0] for p in self.positions.values()] + [self._x(b.value(x_axis)) for b in bases]
-        if xs and near is not None:
-            item.getViewBox().setXRange(min(xs + [near]), max(xs + [near]), padding=0.06)
-        if not xs:  # nothing measured yet: an empty frame on the axes' own scale, not pyqtgraph's 0..1 default
-            item.getViewBox().setRange(xRange=(0, 1), yRange=(0, 100), padding=0)
+        vb = item.getViewBox()
+        xr, yr = model.x_range(self.scale), model.y_range()
+        vb.disableAutoRange()
+        if xr is None or yr is None:  # nothing measured yet: an empty frame on the axes' own scale
+            vb.setRange(xRange=(0, 1), yRange=(0, 100), padding=0)
+        else:
+            vb.setRange(xRange=(xr.low, xr.high), yRange=(yr.low, yr.high), padding=0)
+        self._follow_range()
 
-    def _log_ticks(self, values: Sequence[float]) -> None:
-        """On a log axis, ticks at 1, 2 and 5 × 10^k labelled with plain numbers (pyqtgraph's own crowd at small ranges)."""
+    def _follow_range(self) -> None:
+        """Fit the shaded regions and the log ticks to what is visible (called on every zoom and pan)."""
+        (x0, x1), (y0, y1) = self.view.getPlotItem().getViewBox().viewRange()
+        if self.budget_x is not None:
+            self.region.setRegion((self.budget_x, max(self.budget_x, x1)))  # beyond the budget, up to the visible edge
+        if self.floor_y is not None:
+            self.floor_region.setRegion((min(y0, self.floor_y), self.floor_y))  # below the floor
+        self.floor_region.setVisible(self.floor_y is not None)
+        self.floor_line.setVisible(self.floor_y is not None)
+        if self.floor_y is not None:
+            self.floor_line.setPos(self.floor_y)
+            self.floor_line.label.setFormat(f"accuracy floor {self.floor_y:.2f} %")
         axis = self.view.getPlotItem().getAxis("bottom")
-        values = [v for v in values if v > 0]
-        if not self.log_x or not values:
+        if self.log_x:
+            ticks = log_ticks(x0, x1)
+            axis.setTicks([ticks, []] if ticks else None)
+        else:
             axis.setTicks(None)
-            return
-        low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
-        major, minor = [], []
-        for k in range(low - 1, high + 1):
-            for m in (1, 2, 5):
-                v = m * 10.0 ** k
-                (major if m == 1 else minor).append((math.log10(v), f"{v:g}"))
-        if high - low > 2:  # a wide range: decades only, unlabelled 2 and 5 marks
-            minor = [(x, "") for x, _ in minor]
-        axis.setTicks([major, minor])
 
-    def _draw_budget(self, budgets: Budgets) -> Optional[float]:
-        """Draw the budget line and shade beyond it; return its x when it lies near the runs (to keep it in view)."""
+    def visible_ticks(self) -> list[str]:
+        """The bottom axis's labels inside the visible range (what a user can read)."""
+        axis = self.view.getPlotItem().getAxis("bottom")
+        x0, x1 = self.view.getPlotItem().getViewBox().viewRange()[0]
+        if axis._tickLevels is not None:  # ticks set by hand (the log axis)
+            return [text for level in axis._tickLevels for x, text in level if x0 <= x <= x1 and text]
+        levels = axis.tickValues(x0, x1, max(1, axis.width()))
+        labels = []
+        for spacing, values in levels:
+            inside = [v for v in values if x0 <= v <= x1]
+            labels += [t for t in axis.tickStrings(inside, axis.scale, spacing) if t]
+        return labels
+
+    def _draw_budget(self, budgets: Budgets) -> None:
+        """Place the budget line; the region beyond it is fitted to the visible range by :meth:`_follow_range`."""
         limit = budgets.limit(self.x_axis)
         visible = limit is not None and limit > 0
         self.region.setVisible(visible)
         self.budget_line.setVisible(visible)
+        self.budget_x = self._x(limit) if visible else None  # type: ignore[arg-type]
         if not visible:
-            return None
-        x = self._x(limit)
-        self.region.setRegion((x, x + 1e6))
-        self.budget_line.setPos(x)
+            return
+        self.budget_line.setPos(self.budget_x)
         if self.x_axis == "size":
             text = f"size budget: {budgets.label}" if budgets.label else "size budget"
         else:
             text = f"latency budget {limit:g} ms"
         self.budget_line.label.setFormat(text)
-        values = [s.value(self.x_axis) for s in self.summaries]
-        if values and min(values) / 4 <= limit <= max(values) * 4:
-            return x
-        return None
 
     def _legend(self, shown: Sequence[RunSummary], baseline: bool, budgets: Budgets) -> None:
         families = list(dict.fromkeys(s.family for s in shown))
@@ -185,13 +210,24 @@ class TradeoffPlot(QWidget):
         if baseline:
             parts.append('<span style="color:#c9a800; font-size:13pt">★</span> baseline')
         if any(s.on_front for s in shown):
-            parts.append("<b>- - -</b> Pareto front (outlined points)")
+            parts.append("<b>- - -</b> Pareto front")
         if budgets.limit(self.x_axis) is not None:
-            parts.append('<span style="color:#c82828">▒</span> over the budget')
+            parts.append('<span style="color:#c82828">▒</span> over budget')
+        if self.floor_y is not None:
+            parts.append('<span style="color:#c82828">┄</span> floor')
         statuses = sorted({s.status for s in shown if s.status != "done"})
         if statuses:
             parts.append("shapes: ● done, " + ", ".join(f"{STATUS_WORDS.get(STATUS_SYMBOLS.get(st, 'o'), '●')} {st}" for st in statuses))
         self.legend.setText("&nbsp;&nbsp;&nbsp;".join(parts) if parts else "No measured runs to plot yet.")
+        self._fit_legend()
+
+    def _fit_legend(self) -> None:
+        """Reserve the wrapped legend's height, so a narrow window wraps it below the plot instead of over the axis."""
+        self.legend.setMinimumHeight(max(0, self.legend.heightForWidth(max(1, self.width()))))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._fit_legend()
 
     # ------------------------------------------------------------------ interaction
 

@@ -22,10 +22,12 @@ import time
 from pathlib import Path
 
 from core import fmt
-from core.pipeline.executors import DaskExecutor, InProcessExecutor, ProcessPoolExecutor
+from core.app.executors import DaskExecutor, InProcessExecutor, ProcessPoolExecutor
+from core.app.sources import DataSource, ModelSource
+from core.app.sweep import run_sweep
 from core.pipeline.pareto import summarise
 from core.pipeline.runner import RunOptions
-from core.pipeline.sweep import parse_sweep, run_sweep
+from core.pipeline.sweep import parse_sweep
 
 BASE = """name = "base"
 [[step]]
@@ -89,7 +91,7 @@ def main() -> None:
         for label, make, threads in executors:
             sys.stderr.write(f"grid on {label} ...\n")
             t0 = time.perf_counter()
-            outcome = run_sweep(grid, root / f"ws-{len(timing)}", "demo", "demo",
+            outcome = run_sweep(grid, root / f"ws-{len(timing)}", ModelSource("demo"), DataSource("demo"),
                                 options=RunOptions(threads=threads, repeats=args.repeats), executor=make())
             wall = time.perf_counter() - t0
             done = sum(t.status == "done" for t in outcome.trials)
@@ -106,7 +108,7 @@ def main() -> None:
         optuna_sweep = parse_sweep(OPTUNA.format(trials=args.trials, max_size=max_size), root, "nsga12")
         sys.stderr.write("optuna search ...\n")
         t0 = time.perf_counter()
-        search = run_sweep(optuna_sweep, root / "ws-optuna", "demo", "demo", options=RunOptions(threads=2, repeats=args.repeats))
+        search = run_sweep(optuna_sweep, root / "ws-optuna", ModelSource("demo"), DataSource("demo"), options=RunOptions(threads=2, repeats=args.repeats))
         wall = time.perf_counter() - t0
         feasible_grid = [t.final for t in grid_outcome.trials if t.final and t.final["size_bytes"] <= max_size]
         grid_hv = summarise(feasible_grid, baseline, ["accuracy", "size"]).hypervolume if feasible_grid else 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 
 import core.cli as cli
+import core.cli.basic as basic
 from core.crash_log import describe, write_crash_log
 
 
@@ -12,7 +13,7 @@ def _crash_with(monkeypatch, exc: BaseException) -> None:
     def boom(_args):
         raise exc
 
-    monkeypatch.setattr(cli, "cmd_techniques", boom)  # build_parser binds it at each main() call
+    monkeypatch.setattr(basic, "cmd_techniques", boom)  # build_parser binds it at each main() call
 
 
 def _logged(err: str) -> str:

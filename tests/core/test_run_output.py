@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import EdgeSlimError
 from core.run_output import RunOutput, input_paths
-from tests.core.test_cli import run_cli
+from tests.core.cli.helpers import run_cli
 
 
 def _earlier(folder: Path) -> None:

@@ -35,10 +35,10 @@ def isolated_environment(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def shared_worker():
-    """One run-worker process for the whole GUI suite (each window would otherwise start its own and import torch)."""
-    from gui.run_process import RunWorker
+    """One worker process for the whole GUI suite (each window would otherwise start its own and import torch)."""
+    from gui.jobs.process import WorkerProcess
 
-    worker = RunWorker()
+    worker = WorkerProcess()
     yield worker
     worker.stop()
     assert not worker.alive()
@@ -128,7 +128,10 @@ class Heartbeat:
 
 @pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory) -> dict:
-    """Load options for a narrow, shallow DemoResNet (untrained): trials export and measure it in a second or two."""
+    """Model options for a narrow, shallow DemoResNet (untrained): trials export and measure it in a second or two.
+
+    ``ModelSource("demo", **tiny_demo)`` opens it.
+    """
     import torch
 
     from core.models.demo_net import DemoNetConfig, DemoResNet

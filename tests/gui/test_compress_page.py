@@ -167,6 +167,7 @@ def test_run_quantize_static_to_completion_shows_the_result_card(qtbot, demo_win
     page = win.compress_page
     page.load_preset("Fast int8")
     page.repeats.setValue(5)
+    page.device.setCurrentIndex(page.device.findData("cpu"))  # the run settings' "Train on"
     wait_idle(qtbot, win)
     beat = Heartbeat(20).start()
     stages_seen: set[str] = set()
@@ -189,6 +190,7 @@ def test_run_quantize_static_to_completion_shows_the_result_card(qtbot, demo_win
     # the result landed in the workspace and shows as a before/after card
     runs = win.workspace.list_runs()
     assert len(runs) == 1 and runs[0].status == "done" and runs[0].techniques == ["quantize.static"]
+    assert runs[0].options["device"] == "cpu" and runs[0].device == "cpu"  # asked for, and what it ran on
     card = page.card
     assert card.row.id == runs[0].id
     assert "finished" in card.title.text()
@@ -230,6 +232,8 @@ def test_cancel_stops_a_long_run_within_seconds_and_stores_it_cancelled(qtbot, d
     runs = win.workspace.list_runs()
     assert len(runs) == 1 and runs[0].status == "cancelled"
     assert "cancelled" in page.card.title.text()
+    assert page.overall.value() < 1000  # issue 17 #2: Cancel is not the recipe finishing
+    assert "Top-1 accuracy" not in page.card.values  # nor are the baseline's numbers its result
     assert "Cancelled" in page.log.toPlainText() or "cancelled" in page.log.toPlainText()
     assert win.errors == []
     assert page.run_button.isEnabled()
@@ -246,3 +250,68 @@ def test_result_card_says_changes_in_words():
                                       {"accuracy": 0.88, "params": 50, "macs": 10, "ratios": {"macs": 1.0}})}
     assert rows["Top-1 accuracy"][3] == "-2.00 pt" and rows["Top-1 accuracy"][4] is False
     assert rows["Parameters"][3] == "2.00× fewer" and rows["MACs"][3] == "same"
+
+
+def test_a_preset_asks_before_replacing_edits_and_undo_redo_walk_the_edits(qtbot, demo_window, monkeypatch):
+    """Issue 17 #12: picking a preset over edits asks first; Ctrl+Z / Ctrl+Shift+Z undo and redo in the recipe editor."""
+    import gui.panels.compress_page as compress_page
+
+    win = demo_window
+    win.show_page("compress")
+    page = win.compress_page
+    page.load_preset("Prune 50% + int8")
+    assert not page.draft.modified
+    select(page, 0)
+    page.form.fields["ratio"].editor.setValue(0.3)  # an edit
+    assert page.draft.modified and page.draft.steps[0].values["ratio"] == 0.3
+    answers = ["No", "Yes"]
+    asked: list[str] = []
+
+    def question(parent, title, text, *args):
+        asked.append(text)
+        return getattr(compress_page.QMessageBox.StandardButton, answers.pop(0))
+
+    monkeypatch.setattr(compress_page.QMessageBox, "question", question)
+    win.setProperty("headless_errors", False)
+    page.load_preset("Fast int8")  # "No": the edits stay
+    assert len(asked) == 1 and "Fast int8" in asked[0]
+    assert [s.technique for s in page.draft.steps][0] == "prune.structured" and page.draft.steps[0].values["ratio"] == 0.3
+    page.load_preset("Fast int8")  # "Yes"
+    assert [s.technique for s in page.draft.steps] == ["quantize.static"] and page.name_edit.text() == "fast-int8"
+    win.setProperty("headless_errors", True)
+
+    page.steps.setFocus()
+    qtbot.keyClick(page.steps, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the preset
+    assert [s.technique for s in page.draft.steps] == ["prune.structured", "finetune", "quantize.static"]
+    assert page.draft.steps[0].values["ratio"] == 0.3 and page.name_edit.text() == "prune50-int8"
+    select(page, 0)
+    assert page.form.fields["ratio"].editor.value() == 0.3  # the form shows the state undone to
+    qtbot.keyClick(page.steps, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the edit
+    assert page.draft.steps[0].values["ratio"] == 0.5 and page.form.fields["ratio"].editor.value() == 0.5
+    redo = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(page.steps, Qt.Key.Key_Z, redo)
+    assert page.draft.steps[0].values["ratio"] == 0.3
+    qtbot.keyClick(page.steps, Qt.Key.Key_Z, redo)
+    assert [s.technique for s in page.draft.steps] == ["quantize.static"]
+    assert win.errors == []
+
+
+def test_stale_help_and_baseline_do_not_stay(qtbot, demo_window):
+    """Issue 17 #6: a field's help does not stay under another step's form; loading the demo again keeps its baseline."""
+    win = demo_window
+    page = win.compress_page
+    page.load_preset("Prune 50% + int8")
+    select(page, 0)
+    page.form.show_help(page.form.fields["ratio"])
+    assert "Channel ratio" in page.help_label.text()
+    select(page, 1)
+    assert "Channel ratio" not in page.help_label.text() and page.help_label.text().startswith("Point at a field")
+
+    win.evaluate_baseline()
+    wait_idle(qtbot, win)
+    measured = win.model_page.summary.values["Baseline"].text()
+    assert "top-1" in measured
+    win.load_model("demo")
+    wait_idle(qtbot, win)
+    assert win.model_page.summary.values["Baseline"].text() == measured
+    assert win.errors == []

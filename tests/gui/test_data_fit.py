@@ -48,8 +48,8 @@ def test_a_mismatch_is_shown_with_the_app_fix_and_blocks_run_until_fixed(qtbot, 
     assert "outputs" not in win.compress_page.run_blocker() and "Image size" not in win.compress_page.run_blocker()
     assert win.model_page.evaluate_button.isEnabled()
     assert win.model_page.summary.values["Baseline"].text().startswith("not measured yet")
-    options = win.load_options()
-    assert options["image_size"] == 32 and options["labels"] == str(labels)
+    model, data = win.session.sources()  # what a run asks for: the Data page's image size and labels file
+    assert data.image_size == 32 and data.labels == str(labels.resolve())
 
 
 @pytest.mark.slow

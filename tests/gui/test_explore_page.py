@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from core.pipeline.pareto import pareto_indices
+from core.pipeline.pareto import default_floor, pareto_indices
 from core.store.workspace import Workspace
 from tests.gui.conftest import wait_idle
 from tests.store_runs import add_run, fill, final_metrics
@@ -27,20 +27,25 @@ def page(make_window, filled, qtbot):
 
 
 def test_stored_runs_appear_as_points_and_rows(page, filled):
-    assert page.table.row_count() == 11
-    measured = {i for name, i in filled.items() if name != "failed"}
-    assert set(page.plot.positions) == measured  # a failed run has nothing to plot; it is in the table
-    assert len(page.plot.scatter.points()) == 10 and len(page.plot.baseline.points()) == 1
-    assert "11 runs (10 measured)" in page.caption.text() and page.empty.isHidden()
+    assert page.table.row_count() == 9  # failed and cancelled runs are hidden until asked for
+    done = {i for name, i in filled.items() if name not in ("failed", "cancelled")}
+    assert set(page.plot.positions) == done
+    assert len(page.plot.scatter.points()) == 9 and len(page.plot.baseline.points()) == 1
+    assert "9 runs (9 measured, 2 failed/cancelled hidden)" in page.caption.text() and page.empty.isHidden()
     x, y = page.plot.positions[filled["int8"]]
     assert y == pytest.approx(98.9) and x == pytest.approx(190_000 / 1024)  # KiB on the size axis
+    page.stopped_check.setChecked(True)
+    assert page.table.row_count() == 11
+    assert set(page.plot.positions) == done | {filled["cancelled"]}  # a failed run has nothing to plot; it is in the table
+    assert "11 runs (10 measured)" in page.caption.text()
 
 
 def test_the_front_line_is_cores_pareto_front_on_every_axis(page):
     rows = [r for r in page.workspace.list_runs() if r.status == "done"]
     for i, (key, objective) in enumerate((("size", "size"), ("latency", "latency"), ("macs", "macs"))):
         page.x_combo.setCurrentIndex(i)
-        front = {rows[j].id for j in pareto_indices([r.final for r in rows], [objective, "accuracy"])}
+        floors = [default_floor(r.baseline["accuracy"]) for r in rows]
+        front = {rows[j].id for j in pareto_indices([r.final for r in rows], [objective, "accuracy"], floors)}
         assert {s.id for s in page.summaries if s.on_front} == front
         assert sorted(page.plot.front_xy) == sorted(page.plot.positions[run_id] for run_id in front)
         xs, ys = page.plot.front.getData()
@@ -102,7 +107,7 @@ def test_delete_asks_first_and_removes_the_run(page, filled):
     page.confirm = lambda text: asked.append(text) or True
     assert page.delete_runs([filled["prune70"]])
     assert "#%d" % filled["prune70"] in asked[0] and filled["prune70"] not in page.rows
-    assert page.table.row_count() == 10
+    assert page.table.row_count() == 8
 
 
 def test_context_menu_offers_compare_details_export_and_opens_them(page, filled, qtbot):
@@ -121,6 +126,7 @@ def test_context_menu_offers_compare_details_export_and_opens_them(page, filled,
     for d in list(win.dialogs):
         d.reject()
     assert not win.dialogs
+    page.stopped_check.setChecked(True)
     failed = page.rows[filled["failed"]]
     export = next(act for act in page.build_menu([failed]).actions() if act.text() == "Export…")
     assert not export.isEnabled()  # a failed run has no model to export
@@ -166,25 +172,29 @@ technique = "quantize.static"
 
 
 def test_a_four_trial_sweep_from_the_window_streams_points_onto_the_plot(make_window, qtbot, tiny_demo, tmp_path):
-    from gui.panels.compress_page import RunInputs
+    from core.app.events import Done, PartialResult, Progress
+    from core.app.sources import DataSource, ModelSource
+    from gui.pages.compress_model import RunInputs
 
     win = make_window(start=False)
     page = win.explore_page
     win.compress_page.repeats.setValue(3)  # trials measured cheaply: the test is about streaming, not timing
     win.compress_page.threads.setValue(1)
-    inputs = RunInputs(win.workspace, "demo", "demo", {**win.load_options(), **tiny_demo})
+    inputs = RunInputs(win.workspace, ModelSource("demo", **tiny_demo), DataSource("demo"))
     points_at_each_trial, trials, progress, results = [], [], [], []
 
-    def on_event(kind, data):
-        if kind == "trial":
-            trials.append(data)
+    def on_event(event):
+        if isinstance(event, PartialResult) and event.kind == "trial":
+            trials.append(event.payload)
             points_at_each_trial.append(len(page.plot.positions))  # the window refreshes before this handler runs
+        elif isinstance(event, Progress):
+            progress.append(event.fraction)
+        elif isinstance(event, Done):
+            results.append(event.result)
 
     job = win.start_sweep(FOUR_TRIALS, {"kind": "inprocess"}, inputs)
     assert job.title == "Sweep grid4: 0/4 trials" and win.current_page() == "explore"
     job.signals.event.connect(on_event)
-    job.signals.progress.connect(lambda f, m: progress.append((f, m)))
-    job.signals.finished.connect(results.append)
     qtbot.waitUntil(lambda: bool(results), timeout=180_000)
     outcome = results[0]
     assert outcome["status"] == "done" and len(trials) == 4
@@ -192,12 +202,12 @@ def test_a_four_trial_sweep_from_the_window_streams_points_onto_the_plot(make_wi
     assert {(t["point"]["prune.structured.ratio"], t["point"]["quantize.static"]) for t in trials} == {
         (0.3, "on"), (0.3, "off"), (0.5, "on"), (0.5, "off")}
     assert job.title == "Sweep grid4: 4/4 trials"
-    fractions = [f for f, m in progress if m.startswith("Sweep ")]
-    assert fractions == sorted(fractions) and 0.25 in fractions  # trials done / total
+    assert progress == sorted(progress) and progress  # the bar only moves forward
     runs = win.workspace.list_runs(sweep_id=outcome["sweep_id"])
     assert sorted(r.id for r in runs) == sorted(t["run_id"] for t in trials) == sorted(page.plot.positions)
     assert sorted("quantize.static" in r.techniques for r in runs) == [False, False, True, True]
     assert win.workspace.get_sweep(outcome["sweep_id"])["status"] == "done"
+    page.floor.setValue(0.0)  # the sweep's front knows no floor (an untrained model is near chance): compare without one
     assert {s.id for s in page.summaries if s.on_front} == set(outcome["front"])  # the page's front is the sweep's
     assert page.selected_ids() == [trials[-1]["run_id"]]  # the newest trial is selected and ringed
 

@@ -204,29 +204,45 @@ def test_the_page_does_not_import_the_engine():
     """The page itself stays light: it may be imported before torch (the window shows before the engine loads)."""
     import subprocess
 
-    code = ("import sys; import gui.panels.export_page, gui.tasks.export, gui.widgets.fit_view, gui.widgets.bundle_view; "
+    code = ("import sys; import gui.panels.export_page, gui.pages.export_model, core.app.export, gui.widgets.fit_view, "
+            "gui.widgets.bundle_view, gui.jobs.controller; "
             "bad = [m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_wording_names_the_pages_controls():
-    from gui.widgets.export_text import in_app_words, share_level, slug
+def test_wording_names_the_pages_controls(tmp_path):
+    from core.app.controls import ask, for_app
+    from core.app.export import folder_problem, slug
+    from gui.widgets.export_text import share_level
 
-    assert in_app_words("follow the suggestions, or pass --ignore-fit to write the bundle anyway") == \
+    assert for_app(f"follow the suggestions, or {ask('ignore_fit')} to write the bundle anyway") == \
         "follow the suggestions, or tick “Export anyway” to write the bundle anyway"
-    assert "choose the format onnx-int8" in in_app_words("runs int8 only — export with --format onnx-int8")
-    assert "“Replace the bundle in this folder”" in in_app_words("choose a new folder, or pass --force to replace the bundle in it")
+    assert "choose the format" in for_app(f"runs int8 only — {ask('format')} onnx-int8")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "model.json").write_text("{}")
+    assert "tick “Replace the bundle in this folder”" in for_app(folder_problem(tmp_path / "old", replace=False))
+    assert folder_problem(tmp_path / "old", replace=True) == "" and folder_problem(tmp_path / "new", replace=False) == ""
     assert slug("int8 static #3") == "int8-static-3"
     assert (share_level(0.5), share_level(0.9), share_level(1.5)) == ("ok", "tight", "over")
 
 
 def test_default_folder_is_numbered_when_taken(tmp_path):
-    from gui.widgets.export_text import default_folder
+    from core.app.export import default_folder
 
     assert default_folder(tmp_path, "DemoResNet", "rpi5") == tmp_path / "DemoResNet-rpi5"
     (tmp_path / "DemoResNet-rpi5").mkdir()
     assert default_folder(tmp_path, "DemoResNet", "rpi5") == tmp_path / "DemoResNet-rpi5"  # empty: usable
     (tmp_path / "DemoResNet-rpi5" / "model.json").write_text("{}")
     assert default_folder(tmp_path, "DemoResNet", "rpi5") == tmp_path / "DemoResNet-rpi5-2"
+
+
+def test_the_last_bundle_card_goes_when_the_choice_changes(qtbot, demo_window):
+    """Issue 17 #6: the previous target's "parity passed" must not stay above a new target's check."""
+    page = open_page(qtbot, demo_window)
+    page.bundle_view.clear("Bundle written, parity passed (Raspberry Pi 5)")  # as an export leaves it
+    page.bundle_view.setVisible(True)
+    choose(page.target_combo, "stm32h7")
+    assert not page.bundle_view.isVisibleTo(page)
+    wait_check(qtbot, page)

@@ -15,7 +15,8 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 
 from gui.main_window import PAGES
-from gui.workers import Job
+from core.app.events import Done, Failed, Progress
+from gui.jobs.controller import InThread
 from tests.gui.conftest import wait_idle
 
 
@@ -189,18 +190,22 @@ def test_geometry_workspace_and_recent_files_persist(qtbot, make_window, tmp_pat
 
 
 def test_cancel_stops_a_running_job(qtbot, window):
-    def slow(progress, cancel):
+    def slow(emit, cancel):
         for i in range(1000):
             cancel.raise_if_cancelled()
-            progress(i / 1000, "working")
+            emit(Progress(i / 1000, "working"))
             time.sleep(0.01)
         return "finished"
 
     results: list[str] = []
-    job = Job("slow work", slow)
-    job.signals.cancelled.connect(lambda: results.append("cancelled"))
-    job.signals.finished.connect(results.append)
-    window.jobs.start(job)
+
+    def on_event(event):
+        if isinstance(event, Failed) and event.cancelled:
+            results.append("cancelled")
+        elif isinstance(event, Done):
+            results.append(event.result)
+
+    window.jobs.start(InThread(slow), on_event, title="slow work")
     qtbot.waitUntil(lambda: window.progress.isVisible(), timeout=5000)
     window.cancel_button.click()
     wait_idle(qtbot, window, timeout=10_000)
@@ -209,19 +214,18 @@ def test_cancel_stops_a_running_job(qtbot, window):
 
 
 def test_unexpected_error_in_a_job_does_not_crash(qtbot, window):
-    def broken(progress, cancel):
+    def broken(emit, cancel):
         raise ValueError("boom")
 
     messages: list[str] = []
-    job = Job("broken work", broken)
-    job.signals.failed.connect(lambda msg, exc: messages.append(msg))
-    window.jobs.start(job)
+    window.jobs.start(InThread(broken), lambda e: messages.append(str(e.error)) if isinstance(e, Failed) else None,
+                      title="broken work")
     wait_idle(qtbot, window, timeout=10_000)
     assert messages and "boom" in messages[0] and "broken work" in messages[0]
 
 
 def test_about_lists_versions():
-    from gui.loading import about_text
+    from gui.jobs.loads import about_text
 
     text = about_text("9.9")
     assert "EdgeSlim 9.9" in text and "torch " in text and "PySide6 " in text and "onnxruntime " in text
@@ -263,3 +267,33 @@ def test_torchvision_pickers_filter_and_build_specs(qtbot):
     dialog.kind.setCurrentIndex(dialog.kind.findData("mnist"))
     dialog.path.setText("/data/mnist")
     assert dialog.spec() == "mnist:/data/mnist"
+
+
+def test_quit_during_a_run_asks_then_stops_the_run_cleanly(qtbot, make_window, tmp_path, monkeypatch, capfd):
+    """Issue 17 #8: quitting while a run works asks first; "Yes" stores the run as cancelled, with no database error."""
+    import gui.window_runs as window_runs
+    from core.store.workspace import Workspace
+
+    win = make_window(start=True)
+    page = win.compress_page
+    page.draft.clear()
+    page.add_step("finetune", {"epochs": 50, "batch_size": 16})
+    page.repeats.setValue(3)
+    wait_idle(qtbot, win)
+    assert page.run() is not None
+    qtbot.waitUntil(lambda: "finetune" in page.stage_label.text(), timeout=240_000)
+    answers, asked = ["No", "Yes"], []
+
+    def question(parent, title, text, *args):
+        asked.append(text)
+        return getattr(window_runs.QMessageBox.StandardButton, answers.pop(0))
+
+    monkeypatch.setattr(window_runs.QMessageBox, "question", question)
+    win.setProperty("headless_errors", False)
+    win.close()  # "No": the window and the run go on
+    assert len(asked) == 1 and "still running" in asked[0] and win.isVisible() and page.run_job is not None
+    win.close()  # "Yes"
+    assert len(asked) == 2 and not win.isVisible() and win.workspace is None
+    with Workspace(tmp_path / "workspace") as ws:
+        assert [r.status for r in ws.list_runs()] == ["cancelled"]
+    assert "ProgrammingError" not in capfd.readouterr().err

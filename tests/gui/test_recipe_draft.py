@@ -80,3 +80,32 @@ def test_run_stages_cover_the_bar_in_the_runners_order():
     assert all(a.end == pytest.approx(b.start) for a, b in zip(stages, stages[1:]))
     finetune = stages[2]
     assert finetune.end - finetune.start > stages[1].end - stages[1].start  # training gets the larger slice
+
+
+def test_undo_redo_walk_back_and_forth_and_modified_compares_with_the_loaded_recipe():
+    draft = RecipeDraft()
+    draft.load(get_preset("Prune 50% + int8").recipe())
+    assert not draft.modified and not draft.can_redo()
+    prune = draft.steps[0]
+    for ratio in (0.4, 0.35, 0.3):  # typing into one field: one undo step
+        draft.set_value(prune.uid, "ratio", ratio)
+    draft.set_enabled(draft.steps[1].uid, False)
+    assert draft.modified
+    assert draft.undo() and draft.steps[1].enabled and draft.steps[0].values["ratio"] == 0.3
+    assert draft.undo() and draft.steps[0].values["ratio"] == 0.5 and not draft.modified
+    assert draft.steps[0].uid == prune.uid  # the same steps, so a view keeps its selection
+    assert draft.redo() and draft.steps[0].values["ratio"] == 0.3
+    draft.load(get_preset("Fast int8").recipe())
+    assert [s.technique for s in draft.steps] == ["quantize.static"] and not draft.can_redo()
+    assert draft.undo() and [s.technique for s in draft.steps] == ["prune.structured", "finetune", "quantize.static"]
+
+
+def test_a_suggestion_goes_where_it_can_run():
+    draft = RecipeDraft()
+    draft.load(get_preset("Fast int8").recipe())
+    applied = draft.apply_suggestion("prune.structured", {"ratio": 0.3, "ignore_layers": ["fc"]})
+    assert applied.added and applied.index == 0  # a PyTorch-side step before the ONNX-side int8
+    assert [s.technique for s in draft.steps] == ["prune.structured", "quantize.static"] and draft.problems() == []
+    again = draft.apply_suggestion("prune.structured", {"ratio": 0.4})
+    assert not again.added and again.changes == ["ratio: 0.3 → 0.4"] and len(draft.steps) == 2
+    assert "applied to step 1 (prune.structured): ratio: 0.3 → 0.4" in again.describe("prune.structured")

@@ -25,7 +25,7 @@ def run_analysis(qtbot, view) -> dict:
     view.report_shown.connect(shown.append)
     job = view.run()
     assert job is not None
-    with qtbot.waitSignal(job.signals.done, timeout=ANALYSIS_TIMEOUT_MS):
+    with qtbot.waitSignal(job.done, timeout=ANALYSIS_TIMEOUT_MS):
         pass
     assert shown, f"no report: {view.status.text()}"
     return shown[0]
@@ -97,3 +97,16 @@ def test_quantization_error_analysis_reads_in_db(qtbot, demo_window, view):
     assert report["method"] == "error" and report["key"] == "lost_db"
     assert view.chart.bars and "dB" in view.chart.getPlotItem().getAxis("bottom").labelText
     assert view.table.headers[-2] == "Lost dB" and view.table.row_count() == len(report["rows"])
+
+
+def test_a_suggestion_is_not_applied_after_a_distillation_step(qtbot, demo_window):
+    """Issue 17 #5: the teacher's layer names appended after distillation made a recipe that could not run."""
+    win = demo_window
+    page = win.compress_page
+    page.load_preset("Distil to MobileNetV3-Small")
+    before = page.current_recipe_toml()
+    win.show_page("explore")
+    win.apply_suggestion("prune.structured", {"ratio": 0.3, "importance": "l1", "ignore_layers": ["layer1.0.conv1"]})
+    assert [s.technique for s in page.draft.steps] == ["distill.kd"] and page.current_recipe_toml() == before
+    assert win.errors and "replaces that model with a student" in win.errors[-1]
+    assert win.current_page() == "explore"  # nothing was applied, so the window does not claim it was

@@ -8,9 +8,11 @@ from PySide6.QtCore import QThreadPool
 from core.pipeline.runner import RunOptions
 from core.pipeline.sweep import load_sweep, parse_sweep
 from core.store.workspace import Workspace
+from core.app.events import Done, PartialResult
+from core.app.sources import DataSource, ModelSource
+from core.app.worker_tasks import ExecutorChoice, Sweep
 from gui.dialogs.sweep_dialog import SweepDialog
-from gui.sweep_job import make_sweep_job, sweep_payload
-from gui.workers import JobRunner
+from gui.jobs.controller import JobController
 
 SWEEP_TIMEOUT_MS = 180_000
 FAST = RunOptions(threads=1, warmup=1, repeats=3)  # trials measured cheaply: the test is about streaming, not timing
@@ -37,8 +39,8 @@ def dialog(qtbot, techniques):
 
 
 @pytest.fixture
-def runner():
-    jobs = JobRunner()
+def runner(shared_worker):
+    jobs = JobController(shared_worker)
     yield jobs
     jobs.cancel_all()
     assert QThreadPool.globalInstance().waitForDone(30_000), "a sweep job outlived the test"
@@ -133,28 +135,29 @@ def test_a_range_in_a_grid_becomes_evenly_spaced_values(dialog, tmp_path):
     assert [p["prune.structured.ratio"] for p in sweep.grid_points()] == [0.2, 0.4, 0.6]
 
 
-def _payload(dialog, tmp_path, load_options: dict) -> dict:
-    return sweep_payload(dialog.sweep_toml(), dialog.executor(), tmp_path / "ws", "demo", "demo", load_options, options=FAST)
+def _request(dialog, tmp_path, model_options: dict) -> Sweep:
+    return Sweep(str(tmp_path / "ws"), dialog.sweep_toml(), ModelSource("demo", **model_options), DataSource("demo"), FAST,
+                 ExecutorChoice(**dialog.executor()))
 
 
-def test_cancel_stops_a_sweep_and_its_pending_trials(qtbot, dialog, runner, shared_worker, tiny_demo, tmp_path):
+def test_cancel_stops_a_sweep_and_its_pending_trials(qtbot, dialog, runner, tiny_demo, tmp_path):
     ratio = dialog.row("prune.structured.ratio")
     ratio.vary.setChecked(True)
     type_values(ratio, "0.2, 0.3, 0.4, 0.6")
     dialog.toggle("quantize.static").setChecked(True)
     assert dialog.trial_count() == 8
-    job = make_sweep_job(shared_worker, _payload(dialog, tmp_path, tiny_demo))
     trials, results = [], []
 
-    def on_event(kind, data):
-        if kind == "trial":
-            trials.append(data)
-            job.cancel()  # after the first trial: the running one stops, the pending ones never start
+    def on_event(event):
+        if isinstance(event, PartialResult) and event.kind == "trial":
+            trials.append(event.payload)
+            runner.cancel(job)  # after the first trial: the running one stops, the pending ones never start
+        elif isinstance(event, Done):
+            results.append(event.result)
 
-    job.signals.event.connect(on_event)
-    job.signals.finished.connect(results.append)
-    with qtbot.waitSignal(job.signals.done, timeout=SWEEP_TIMEOUT_MS):
-        runner.start(job)
+    job = runner.start(_request(dialog, tmp_path, tiny_demo), on_event, title="sweep")
+    with qtbot.waitSignal(job.done, timeout=SWEEP_TIMEOUT_MS):
+        pass
     assert results and results[0]["status"] == "cancelled"
     assert len(results[0]["trials"]) < 8
     with Workspace(tmp_path / "ws") as ws:

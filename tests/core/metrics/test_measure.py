@@ -7,19 +7,22 @@ import torch
 
 from core.errors import ShapeMismatchError
 from core.jobs import CancelToken, Cancelled
+from core.metrics.latency import TimingOptions
 from core.metrics import Comparison, ModelMetrics, compare_models, measure_model, param_counts
 from core.models.macs import count_macs
 from core.models.onnx_model import OnnxModel
 
 from .conftest import TinyCNN, make_bundle, make_loaded
 
-FAST = dict(warmup=1, repeats=3, eval_batch=10)
+FAST = dict(timing=TimingOptions(warmup=1, repeats=3), eval_batch=10)
+FAST1 = dict(timing=TimingOptions(threads=1, warmup=1, repeats=3), eval_batch=10)
 
 
 def test_measure_torch_model_all_keys(tiny_cnn, bundle, tmp_path):
     seen: list[tuple[float, str]] = []
     metrics = measure_model(
-        make_loaded(tiny_cnn), bundle, batch=2, threads=1, workdir=tmp_path, progress=lambda f, m: seen.append((f, m)), **FAST
+        make_loaded(tiny_cnn), bundle, timing=TimingOptions(batch=2, threads=1, warmup=1, repeats=3), eval_batch=10, workdir=tmp_path,
+        progress=lambda f, m: seen.append((f, m)),
     )
     assert isinstance(metrics, ModelMetrics)
     out = json.loads(json.dumps(metrics.to_dict()))
@@ -66,7 +69,7 @@ def test_measure_onnx_model(tiny_onnx, bundle, monkeypatch):
 
     monkeypatch.setattr(models, "inspect_model", lambda loaded, shape: Report(), raising=False)
     path, module = tiny_onnx
-    onnx_metrics = measure_model(make_loaded(OnnxModel(path)), bundle, threads=1, **FAST)
+    onnx_metrics = measure_model(make_loaded(OnnxModel(path)), bundle, **FAST1)
     torch_metrics = measure_model(make_loaded(module), bundle, backends=(), **FAST)
     assert set(onnx_metrics.latency) == {"onnxruntime"}
     assert onnx_metrics.to_dict()["latency_ms"]["torch"] is None
@@ -95,7 +98,7 @@ def test_onnx_macs_failure_is_a_note_not_a_crash(tiny_onnx, monkeypatch):
 
 def test_compare_model_with_itself(tiny_cnn, bundle):
     model = make_loaded(tiny_cnn)
-    comparison = compare_models(model, model, bundle, threads=1, **FAST)
+    comparison = compare_models(model, model, bundle, **FAST1)
     assert isinstance(comparison, Comparison)
     assert comparison.agreement == 1.0
     r = comparison.ratios

@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from core.metrics import onnx_param_counts, param_counts, serialized_size
+from core.metrics.size import state_dict_size
 from core.models.onnx_model import OnnxModel
 
 from .conftest import linear_onnx, make_loaded
@@ -53,7 +54,10 @@ def test_zeroing_weights_shrinks_zip_not_raw_size():
     s = serialized_size(make_loaded(sparse, (64,)))
     buf = io.BytesIO()
     torch.save(dense.state_dict(), buf)
-    assert d.bytes == len(buf.getvalue())
+    assert d.kind == "onnx" and d.bytes != len(buf.getvalue())  # the deployable file, not the state_dict
+    assert state_dict_size(dense).bytes == len(buf.getvalue())
+    no_shape = serialized_size(make_loaded(dense, None))  # no ONNX file can be made: the state_dict stands in
+    assert no_shape.kind == "state_dict" and no_shape.bytes == len(buf.getvalue())
     assert s.bytes == pytest.approx(d.bytes, rel=0.01)
     assert d.zip_bytes > 0.8 * d.bytes  # random float32 barely compresses
     assert s.zip_bytes < 0.35 * d.zip_bytes

@@ -103,12 +103,15 @@ def test_timm_spec_with_weights(finetuned):
     assert random.num_classes == 1000 and any("randomly initialised" in n for n in random.notes)
 
 
-def test_wrong_num_classes_names_the_head(finetuned):
-    _, path = finetuned
+def test_wrong_num_classes_names_the_head_and_weights_get_a_new_head(finetuned):
+    net, path = finetuned
     with pytest.raises(ModelLoadError, match="--num-classes 10"):
         load_model(str(path), arch=f"timm:{SMALL}", num_classes=7)
-    with pytest.raises(ModelLoadError, match="10-class head"):
-        load_model(f"timm:{SMALL}", weights=path, num_classes=7)
+    model = load_model(f"timm:{SMALL}", weights=path, num_classes=7)  # --weights: backbone kept, head replaced
+    assert model.num_classes == 7 and any("head replaced: 10 -> 7 classes" in n for n in model.notes)
+    state = net.state_dict()
+    kept = [k for k, v in model.module.state_dict().items() if v.shape == state[k].shape and torch.equal(v, state[k])]
+    assert len(kept) >= len(state) - 4  # everything but the classifier's weight and bias
 
 
 def test_unknown_timm_name_suggests_close_matches(finetuned):

@@ -12,6 +12,7 @@ from core.errors import EdgeSlimError
 from core.pipeline.runner import RunOptions
 from core.store.disk_faults import write_fault
 from core.app.execute import RunRequest, execute_run
+from core.app.sources import DataSource, ModelSource
 from core.store.workspace import Workspace
 
 SPARSE = '[[step]]\ntechnique = "prune.unstructured"\nsparsity = 0.3\n'
@@ -38,7 +39,7 @@ def test_a_full_disk_mid_run_is_stored_as_failed_disk_full(tmp_path, monkeypatch
     monkeypatch.setattr(execute, "run_recipe", fill_the_disk)
     with Workspace(tmp_path) as ws:
         with pytest.raises(EdgeSlimError) as info:
-            execute_run(ws, RunRequest(SPARSE, "demo", "demo", options=RunOptions(threads=1, warmup=1, repeats=2)))
+            execute_run(ws, RunRequest(SPARSE, ModelSource("demo"), DataSource("demo"), options=RunOptions(threads=1, warmup=1, repeats=2)))
         assert "disk full" in info.value.problem and "runs resume 1" in info.value.fix
         (row,) = ws.list_runs()
         assert row.status == "failed" and "disk full" in row.error

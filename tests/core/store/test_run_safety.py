@@ -20,6 +20,7 @@ from core.errors import EdgeSlimError, UntrustedPickleError
 from core.pipeline.runner import RunOptions
 from core.app import execute
 from core.app.execute import RunRequest, execute_run, resume_run
+from core.app.sources import DataSource, ModelSource
 from core.store.workspace import Workspace
 from tests.store_runs import BASELINE, final_metrics
 
@@ -85,7 +86,7 @@ def test_a_run_left_running_on_another_machine_cannot_be_deleted_from_here(tmp_p
 
 
 def test_a_done_run_whose_files_are_gone_is_not_reused_and_can_be_resumed(tmp_path, quick_runner):
-    request = RunRequest(RECIPE, "demo", "demo", options=RunOptions(threads=1))
+    request = RunRequest(RECIPE, ModelSource("demo"), DataSource("demo"), options=RunOptions(threads=1))
     with Workspace(tmp_path) as ws:
         first = execute_run(ws, request).row
         assert execute_run(ws, request).reused  # intact: reused
@@ -103,7 +104,7 @@ def test_runs_show_says_what_to_do_about_missing_files(tmp_path, quick_runner, c
     from core.cli import main
 
     with Workspace(tmp_path) as ws:
-        row = execute_run(ws, RunRequest(RECIPE, "demo", "demo")).row
+        row = execute_run(ws, RunRequest(RECIPE, ModelSource("demo"), DataSource("demo"))).row
     assert main(["runs", "show", str(row.id), "--workspace", str(tmp_path)]) == 0
     assert "missing" not in capsys.readouterr().out
     shutil.rmtree(tmp_path / "artifacts" / f"run-{row.id}")
@@ -114,7 +115,7 @@ def test_runs_show_says_what_to_do_about_missing_files(tmp_path, quick_runner, c
 
 def test_resume_starts_from_an_empty_run_folder(tmp_path, quick_runner):
     with Workspace(tmp_path) as ws:
-        row = execute_run(ws, RunRequest(RECIPE, "demo", "demo")).row
+        row = execute_run(ws, RunRequest(RECIPE, ModelSource("demo"), DataSource("demo"))).row
         ws.finish_run(row.id, "interrupted", error="stopped")
         (ws.run_dir(row.id) / "steps" / "07-from-the-earlier-attempt").mkdir(parents=True)
         resume_run(ws, row.id)
@@ -147,7 +148,7 @@ def test_trust_is_never_stored_and_resume_asks_for_it_again(tmp_path, quick_runn
     model = tmp_path / "model.pt"
     sha = _pickle(model)
     with Workspace(tmp_path / "ws") as ws:
-        row = execute_run(ws, RunRequest(RECIPE, str(model), "demo", {"trust": True})).row
+        row = execute_run(ws, RunRequest(RECIPE, ModelSource(str(model), trust=True), DataSource("demo"))).row
         assert "trust" not in row.load_options and row.model_sha256 == sha
         stored = json.loads(ws._read("SELECT load_options FROM runs WHERE id = ?", (row.id,))[0][0])
         assert "trust" not in stored
@@ -161,7 +162,7 @@ def test_trust_stored_by_an_older_version_is_ignored(tmp_path, quick_runner):
     model = tmp_path / "model.pt"
     _pickle(model)
     with Workspace(tmp_path / "ws") as ws:
-        row = execute_run(ws, RunRequest(RECIPE, str(model), "demo", {"trust": True})).row
+        row = execute_run(ws, RunRequest(RECIPE, ModelSource(str(model), trust=True), DataSource("demo"))).row
         ws._write("UPDATE runs SET load_options = ?, status = 'interrupted' WHERE id = ?", (json.dumps({"trust": True}), row.id))
         with pytest.raises(UntrustedPickleError):
             resume_run(ws, row.id)
@@ -173,7 +174,7 @@ def test_a_replaced_model_file_is_refused_with_both_hashes_before_it_is_opened(t
     model = tmp_path / "model.pt"
     sha = _pickle(model)
     with Workspace(tmp_path / "ws") as ws:
-        row = execute_run(ws, RunRequest(RECIPE, str(model), "demo", {"trust": True})).row
+        row = execute_run(ws, RunRequest(RECIPE, ModelSource(str(model), trust=True), DataSource("demo"))).row
         ws.finish_run(row.id, "interrupted", error="stopped")
         torch.save(Payload(tmp_path / "pwned"), model)
         new = hashlib.sha256(model.read_bytes()).hexdigest()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.pipeline.pareto import pareto_indices
-from core.store.run_summary import Budgets, baselines, family_of, front_line, summarise_runs
+from core.store.run_summary import Budgets, baselines, family_of, summarise_runs
 from core.store.workspace import Workspace
 from tests.store_runs import fill
 
@@ -24,13 +24,26 @@ def test_front_flags_match_the_core_pareto_front(tmp_path, axis, objective):
     with Workspace(tmp_path / "ws") as ws:
         fill(ws)
         rows = ws.list_runs()
-    summaries = summarise_runs(rows, axis)
+    summaries = summarise_runs(rows, axis, floor_pt=None)
     done = [r for r in rows if r.status == "done"]
     expected = {done[i].id for i in pareto_indices([r.final for r in done], [objective, "accuracy"])}
     assert {s.id for s in summaries if s.on_front} == expected and expected
-    line = front_line(summaries, axis)
-    assert [x for x, _ in line] == sorted(x for x, _ in line)
-    assert all(y1 <= y2 for (_, y1), (_, y2) in zip(line, line[1:]))  # more cost buys more accuracy along a front
+
+
+def test_a_run_far_below_its_baseline_is_not_on_the_front(tmp_path):
+    with Workspace(tmp_path / "ws") as ws:
+        fill(ws)
+        done = [r for r in ws.list_runs() if r.status == "done"]
+        smallest = min(done, key=lambda r: r.final["size_bytes"])
+        chance = {**smallest.final, "accuracy": 0.1, "size_bytes": smallest.final["size_bytes"] // 2}
+        run_id = ws.create_run(name="chance", recipe_name="chance", recipe_toml="", techniques=["prune.structured"],
+                               model_spec="demo", data_spec="demo", load_options={}, options={}, trial_key="chance")
+        ws.start_run(run_id)
+        ws.finish_run(run_id, "done", {"baseline": smallest.baseline, "final": chance, "steps": [], "artifacts": {}})
+        rows = ws.list_runs()
+    on_front = {s.id for s in summarise_runs(rows, "size") if s.on_front}
+    assert run_id not in on_front and on_front  # the smallest file, at chance level: no trade-off
+    assert run_id in {s.id for s in summarise_runs(rows, "size", floor_pt=None) if s.on_front}
 
 
 def test_deltas_ratios_and_status_come_from_the_stored_metrics(tmp_path):

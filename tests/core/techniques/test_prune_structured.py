@@ -24,7 +24,7 @@ def test_registered_with_metadata_for_every_field():
     kinds = {p.name: p.kind for p in info.params}
     assert kinds == {
         "ratio": "float", "importance": "choice", "taylor_batches": "int", "scope": "choice", "iterative_steps": "int",
-        "round_to": "int", "max_layer_ratio": "float", "ignore_layers": "list",
+        "finetune_epochs": "int", "finetune_lr": "float", "round_to": "int", "max_layer_ratio": "float", "ignore_layers": "list",
     }
     assert all(p.spec.label and p.spec.help for p in info.params)
 

@@ -1,0 +1,124 @@
+"""The Compress page's Run box: Run and Cancel, the measurement settings, the two bars, the stage line and the log.
+
+It only draws a :class:`gui.pages.compress_model.RunState`; the page wires the buttons.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.icons import icon
+from gui.pages.compress_model import RunState
+
+
+class RunBox(QGroupBox):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Run", parent)
+        self.run_button = QPushButton(icon("run"), "Run")
+        self.run_button.setObjectName("primary")
+        self.run_button.setToolTip("Apply the recipe to a copy of the current model and measure every step (Ctrl+R)")
+        self.cancel_button = QPushButton(icon("stop"), "Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop the run within a batch; what finished stays stored")
+        self.threads = QSpinBox()
+        self.threads.setRange(1, 256)
+        self.threads.setValue(2)
+        self.threads.setToolTip("CPU threads for training and for the latency measurement")
+        self.device = QComboBox()
+        for value, label in (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA GPU")):
+            self.device.addItem(label, value)
+        self.device.setToolTip("Where training steps run: Auto uses an NVIDIA GPU when PyTorch sees one, else the CPU. "
+                               "Accuracy and latency are always measured the same way (ONNX Runtime on the CPU)")
+        self.repeats = QSpinBox()
+        self.repeats.setRange(3, 10000)
+        self.repeats.setValue(50)
+        self.repeats.setToolTip("Timed ONNX Runtime repeats per model for latency (median and p90 are reported)")
+        self.reuse = QCheckBox("Reuse identical runs")
+        self.reuse.setChecked(True)
+        self.reuse.setToolTip("When this exact recipe already ran on this model and data in the workspace, show it instead of running again")
+        controls = QHBoxLayout()
+        controls.addWidget(self.run_button)
+        controls.addWidget(self.cancel_button)
+        controls.addStretch(1)
+        controls.addWidget(self.reuse)
+        measure = QHBoxLayout()
+        measure.addWidget(QLabel("Threads:"))
+        measure.addWidget(self.threads)
+        measure.addSpacing(10)
+        measure.addWidget(QLabel("Train on:"))
+        measure.addWidget(self.device)
+        measure.addSpacing(10)
+        measure.addWidget(QLabel("Latency repeats:"))
+        measure.addWidget(self.repeats)
+        measure.addStretch(1)
+        self.reason_label = QLabel()
+        self.reason_label.setObjectName("muted")
+        self.reason_label.setWordWrap(True)
+        self.overall = QProgressBar()
+        self.overall.setRange(0, 1000)
+        self.overall.setFormat("not running")
+        self.overall.setValue(0)
+        self.time_label = QLabel("")
+        self.time_label.setMinimumWidth(190)
+        self.time_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.stage_label = QLabel("Not running")
+        self.stage_label.setObjectName("muted")
+        self.stage_bar = QProgressBar()
+        self.stage_bar.setRange(0, 1000)
+        self.stage_bar.setFormat("")
+        self.stage_bar.setValue(0)
+        bars = QFormLayout()
+        bars.setHorizontalSpacing(10)
+        overall_row = QHBoxLayout()
+        overall_row.addWidget(self.overall, 1)
+        overall_row.addWidget(self.time_label)
+        bars.addRow("Recipe:", overall_row)
+        bars.addRow("Step:", self.stage_bar)
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("log")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setPlaceholderText("The run's log: each stage, each finished step with its numbers, and any problem.")
+        rb = QVBoxLayout(self)
+        rb.addLayout(controls)
+        rb.addLayout(measure)
+        rb.addWidget(self.reason_label)
+        rb.addLayout(bars)
+        rb.addWidget(self.stage_label)
+        rb.addWidget(self.log, 1)
+
+    def show_state(self, state: RunState) -> None:
+        """Draw the bars, the stage line and the clock from ``state``."""
+        self.overall.setValue(int(1000 * state.overall))
+        self.stage_bar.setValue(int(1000 * state.stage_fraction))
+        self.stage_label.setText(state.stage_text)
+        self.time_label.setText(state.time_text())
+
+    def reset_bars(self, running: bool) -> None:
+        self.overall.setValue(0)
+        self.stage_bar.setValue(0)
+        self.overall.setFormat("%p %" if running else "not running")
+        self.stage_bar.setFormat("%p %" if running else "")
+
+    def set_running(self, running: bool, reason: str, can_cancel: bool) -> None:
+        """Buttons and settings for the run state; ``reason``: why Run is not possible ("" when it is)."""
+        self.run_button.setEnabled(not reason)
+        self.cancel_button.setEnabled(can_cancel)
+        self.reason_label.setText("" if (not reason or running) else reason)
+        self.reason_label.setVisible(bool(reason) and not running)
+        for w in (self.threads, self.device, self.repeats, self.reuse):
+            w.setEnabled(not running)

@@ -1,0 +1,59 @@
+"""The Compress page's model without Qt: stages from the runner's events, bars, the log and why Run waits."""
+
+from __future__ import annotations
+
+from core.app.events import Done, Failed, PartialResult, Progress, StageFinished, StagesPlanned, StageStarted
+from core.jobs import Cancelled, Stage
+from gui.pages.compress_model import RunState, run_blocker
+
+STAGES = (Stage("baseline", "baseline", 1.0), Stage("step-1", "step 1/1: quantize.static", 2.0),
+          Stage("timing", "ONNX Runtime latency", 1.0))
+
+
+def started_state() -> tuple[RunState, list[str]]:
+    log: list[str] = []
+    clock = iter(range(0, 10_000, 3))  # every reading 3 s later: every progress line is logged
+    state = RunState(log=log.append, clock_now=lambda: float(next(clock)))
+    state.start(first_run_id=1)
+    state.handle(StagesPlanned(STAGES))
+    return state, log
+
+
+def test_the_stage_shown_is_the_one_the_runner_announced_not_one_read_from_text():
+    state, log = started_state()
+    state.handle(StageStarted(STAGES[1], 1))
+    # a message that starts like another stage's label does not move the page to that stage
+    state.handle(Progress(0.5, "baseline: this text mentions another stage", "step-1"))
+    assert state.stage_text.startswith("Stage 2 of 3 · ")
+    assert state.stage_fraction == 0.5  # halfway through step-1's share (0.25 .. 0.75 of the bar)
+    assert state.overall == 0.5
+    state.handle(StageFinished(STAGES[1], 1, 2.0))
+    state.handle(PartialResult("step", {"index": 1, "technique": "quantize.static", "seconds": 2.0, "summary": "int8",
+                                        "metrics": {"accuracy": 0.9, "params": 10, "macs": 20, "size_bytes": 1024}}))
+    assert "step 1/1: quantize.static: started" in log and any("finished in 2.0 s" in line for line in log)
+    state.handle(Done({"run_id": 7, "status": "done", "reused": False}))
+    assert not state.running and state.overall == 1.0 and state.stage_text == "Finished: run #7"
+
+
+def test_cancel_keeps_the_bars_where_they_were():
+    """Issue 17 #2: the run's closing "progress 1.0" after Cancel is not the recipe finishing."""
+    state, _ = started_state()
+    state.handle(StageStarted(STAGES[1], 1))
+    state.handle(Progress(0.4, "step 1/1: quantize.static: calibrating", "step-1"))
+    state.cancel()
+    state.handle(Progress(1.0, "cancelled"))
+    state.handle(Done({"run_id": 3, "status": "cancelled"}))
+    assert state.overall == 0.4 and state.stage_text == "Run #3 cancelled"
+    state.start(first_run_id=4)
+    state.cancel()
+    state.handle(Failed(Cancelled("cancelled by the user"), cancelled=True))
+    assert state.stage_text == "Cancelled" and state.error is None
+
+
+def test_run_blocker_names_the_first_thing_to_do():
+    ok = {"ready": True, "running": False, "loading": False, "model": object(), "data": object(), "problems": [],
+          "inputs": object()}
+    assert run_blocker(**ok) == ""
+    assert "still loading" in run_blocker(**{**ok, "ready": False})
+    assert "Load a model" in run_blocker(**{**ok, "model": None})
+    assert run_blocker(**{**ok, "inputs": "Open a workspace first."}) == "Open a workspace first."
