@@ -72,7 +72,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--page", choices=PAGES, default="model", help="page to show (default: model)")
     p.add_argument("--target", metavar="NAME", help="device profile whose budgets the Explore page draws and the Export page checks")
     p.add_argument("--latency-budget", type=float, metavar="MS", help="latency budget per image for the Explore page (ms)")
-    p.add_argument("--x-axis", choices=("size", "latency", "macs"), help="what the Explore page plots accuracy against")
+    p.add_argument("--x-axis", metavar="AXIS", help="what the Explore page plots accuracy against: size, latency, macs, "
+                   "or device:NAME (the latency measured on board NAME with `edgeslim-cli measure`)")
     p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window once loaded (and run), then exit")
     p.add_argument("--size", type=window_size, default=(1280, 800), metavar="WxH",
                    help="window size for --screenshot (default 1280x800)")
@@ -91,7 +92,12 @@ def apply_view_options(window, args: argparse.Namespace) -> None:
     """``--target``, ``--latency-budget`` and ``--x-axis``: how the Explore and Export pages open."""
     explore = window.explore_page
     if args.x_axis:
-        explore.x_combo.setCurrentIndex(explore.x_combo.findData(args.x_axis))
+        index = explore.x_combo.findData(args.x_axis)
+        if index < 0:
+            choices = ", ".join(str(explore.x_combo.itemData(i)) for i in range(explore.x_combo.count()))
+            sys.stderr.write(f"edgeslim: error: --x-axis {args.x_axis} is not one of {choices}\n")
+            raise SystemExit(2)
+        explore.x_combo.setCurrentIndex(index)
     if args.latency_budget is not None:
         explore.latency_budget.setValue(args.latency_budget)
     if args.target:

@@ -31,7 +31,7 @@ from core.app.sources import ModelSource
 from core.errors import EdgeSlimError, UntrustedPickleError
 from core.store.workspace import DB_NAME
 from gui.icons import icon
-from gui.job_bar import JobBar, short_path
+from gui.job_bar import ElidedLabel, JobBar, short_path
 from gui.jobs import loads
 from gui.jobs.controller import Job, JobController
 from gui.jobs.process import WorkerProcess
@@ -43,7 +43,7 @@ from gui.panels.export_page import ExportPage
 from gui.panels.model_page import ModelPage
 from gui.recent import RecentFiles
 from gui.style import STYLE_SHEET
-from gui.window_menu import build_menu
+from gui.window_menu import build_menu, show_classes
 from gui.window_runs import RunActions, app_words, ask_stop, ask_trust
 
 PAGES = ("Model", "Data", "Compress", "Explore", "Export")
@@ -144,7 +144,7 @@ class MainWindow(QMainWindow):
         # ------------------------------------------------------------------ status and job bar
         self.model_label = QLabel("Model: —")
         self.data_label = QLabel("Data: —")
-        self.workspace_label = QLabel("Workspace: —")
+        self.workspace_label = ElidedLabel("Workspace: —", Qt.TextElideMode.ElideMiddle)  # the full path in its tooltip
         self.target_label = QLabel()
         bar = self.statusBar()
         for i, label in enumerate((self.model_label, self.data_label, self.workspace_label, self.target_label)):
@@ -154,6 +154,7 @@ class MainWindow(QMainWindow):
                 bar.addWidget(sep)
             bar.addWidget(label)
         self.job_bar = JobBar(bar, self.jobs)
+        self.sidebar.currentRowChanged.connect(lambda i: self.job_bar.set_page(PAGES[i].lower()))
         self.progress, self.job_label, self.cancel_button = self.job_bar.progress, self.job_bar.label, self.job_bar.cancel_button
         self.jobs.started.connect(lambda job: self._update_actions())
         self.jobs.ended.connect(self._job_ended)
@@ -162,6 +163,7 @@ class MainWindow(QMainWindow):
         self.compress_page.run_finished.connect(self._run_finished)
         self.explore_page.export_requested.connect(self.export_run)
         self.explore_page.details_requested.connect(self.show_run_details)
+        self.explore_page.classes_requested.connect(lambda run_id: show_classes(self, run_id))
         self.explore_page.compare_requested.connect(self.compare_runs)
         self.explore_page.rerun_requested.connect(self.rerun)
         self.explore_page.sweep_requested.connect(self.open_sweep_dialog)
@@ -176,7 +178,7 @@ class MainWindow(QMainWindow):
         self._build_menu()
         self.model_page.open_button.clicked.connect(self.open_model_dialog)
         self.model_page.demo_button.clicked.connect(lambda: self.load_model("demo"))
-        self.model_page.torchvision_requested.connect(lambda name: self.load_model(f"torchvision:{name}"))
+        self.model_page.torchvision_requested.connect(lambda name, options: self.load_model(f"torchvision:{name}", **options))
         self.model_page.evaluate_button.clicked.connect(self.evaluate_baseline)
         self.data_page.folder_button.clicked.connect(self.open_data_dialog)
         self.data_page.demo_button.clicked.connect(lambda: self.load_data("demo"))
@@ -437,8 +439,8 @@ class MainWindow(QMainWindow):
         self.load_model("demo")
         self.load_data("demo")
 
-    def load_model(self, spec: str, trust: bool = False) -> Job:
-        source = ModelSource(spec, trust=trust)
+    def load_model(self, spec: str, trust: bool = False, **options) -> Job:
+        source = ModelSource(spec, trust=trust, **options)  # options: weights, num_classes (the torchvision dialog)
 
         def on_event(event) -> None:
             if isinstance(event, Done):
@@ -449,7 +451,7 @@ class MainWindow(QMainWindow):
             elif isinstance(event, Failed) and not event.cancelled:
                 if isinstance(event.error, UntrustedPickleError) and not self.property("headless_errors"):
                     if self._ask_trust(spec):
-                        self.load_model(spec, trust=True)
+                        self.load_model(spec, trust=True, **options)
                     return
                 self.show_error(app_words(event.error))
 
@@ -540,7 +542,7 @@ class MainWindow(QMainWindow):
         self.data_label.setText(f"Data: <b>{d.name}</b>" if d else "Data: —")
         self.data_label.setToolTip(str(d.spec) if d else "")
         ws = self.workspace
-        self.workspace_label.setText(f"Workspace: {_short_path(str(ws.path), 36)}" if ws else "Workspace: none")
+        self.workspace_label.setText(f"Workspace: {ws.path}" if ws else "Workspace: none")
         self.workspace_label.setToolTip(str(ws.path) if ws else "Open a workspace with File ▸ Open workspace")
 
     def _restore_target(self) -> None:

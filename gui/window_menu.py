@@ -51,3 +51,10 @@ def show_devices(window, run_id=None) -> None:
     from gui.dialogs.devices_dialog import DevicesDialog
 
     window._open_dialog(DevicesDialog(window.workspace.path, run_id, window))
+
+
+def show_classes(window, run_id: int) -> None:
+    """Explore → a run's "Per-class accuracy…": classes before and after, the confusion matrices, the changed images."""
+    from gui.dialogs.classes_dialog import ClassesDialog
+
+    window._open_dialog(ClassesDialog(window, run_id))

@@ -42,6 +42,19 @@ def _source(args: argparse.Namespace, progress):
     return source_from_model(model, _load_data(args, model))
 
 
+def _calibrated(args: argparse.Namespace, target, estimate_ms: float) -> None:
+    """With --run: the estimate corrected by what boards of this profile measured (``edgeslim-cli measure``)."""
+    if args.run is None:
+        return
+    from core.cli.workspace import open_workspace_to_read
+    from core.devices.measurements import estimate_correction, measurements_for_target
+
+    with open_workspace_to_read(args.workspace) as ws:
+        cal = estimate_correction(target, measurements_for_target(ws, target.name))
+    if cal.count:
+        print(f"{cal.label}: {cal.apply(estimate_ms):.3g} ms on {target.label} (the roofline × {cal.factor:.3g})")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from core import fmt
     from core.export.bundle import check_destination, export_bundle
@@ -77,6 +90,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"  note: {warning}")
     print(f"estimate on {target.label}: {est.latency_ms:.3g} ms at {est.precision} ({est.bound}-bound roofline, a lower bound); "
           f"weights {fmt.size(est.weight_bytes)}, peak activations {fmt.size(est.peak_activation_bytes)}")
+    _calibrated(args, target, est.latency_ms)
     measured = card["metrics"]["latency_ms"].get("measured")
     if measured:
         print(f"measured here: {measured['median_ms']:.3g} ms (ONNX Runtime CPU, {measured['threads']} threads, batch 1; not the target)")
@@ -116,6 +130,7 @@ def _check(args: argparse.Namespace, target) -> int:
               f"{word} {fmt.size(est.storage_bytes)} of {fmt.size(target.memory.storage_bytes)}, "
               f"RAM {fmt.size(est.ram_bytes)} of {fmt.size(target.memory.ram_bytes)} "
               f"(peak activations {fmt.size(est.peak_activation_bytes)})")
+        _calibrated(args, target, est.latency_ms)
     for note in preview.notes:
         print(f"note: {note}")
     return code

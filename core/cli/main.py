@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 
 from core import __version__
 import core.cli.basic as basic
+import core.cli.classes as classes
 import core.cli.devices as devices
 import core.cli.export as export
 import core.cli.run as run
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edgeslim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in (basic, run, sweep, runs, sensitivity, export, devices):
+    for group in (basic, run, sweep, runs, classes, sensitivity, export, devices):
         group.add_commands(sub)
     return parser
 

@@ -120,10 +120,10 @@ def measurements_for_target(ws, target: str) -> list[dict]:
     return [m.to_dict() for m in _select(ws, "target = ?", (target,))]
 
 
-def device_latencies(ws, device: str) -> dict[int, dict]:
-    """Run id -> the latest measurement of that run's own model on ``device`` (for a plot's device-latency axis)."""
+def device_latencies(ws, device: str, role: str = "run") -> dict[int, dict]:
+    """Run id -> the latest measurement of that run's own model (``role="baseline"``: of its baseline) on ``device``."""
     latest: dict[int, dict] = {}
-    for m in _select(ws, "device = ? AND role = 'run'", (device,)):
+    for m in _select(ws, "device = ? AND role = ?", (device, role)):
         latest[m.run_id] = m.to_dict()
     return latest
 

@@ -37,6 +37,7 @@ class FitReport:
     storage_share: Optional[float] = None  # need / budget
     ram_share: Optional[float] = None
     storage_word: str = "storage"  # "flash" on microcontrollers
+    ops_warning: str = ""  # the warning (one of ``warnings``) about ops the profile does not list, as data for views
 
     def summary(self) -> str:
         if self.fits:
@@ -48,7 +49,8 @@ class FitReport:
     def to_dict(self) -> dict:
         return {"target": self.target, "fits": self.fits, "summary": self.summary(),
                 "problems": [asdict(p) for p in self.problems], "warnings": list(self.warnings),
-                "storage_share": self.storage_share, "ram_share": self.ram_share, "storage_word": self.storage_word}
+                "storage_share": self.storage_share, "ram_share": self.ram_share, "storage_word": self.storage_word,
+                "ops_warning": self.ops_warning}
 
 
 def _storage_word(profile: TargetProfile) -> str:
@@ -160,11 +162,12 @@ def check_fit(
         p, w, storage_share, ram_share = check_budgets(profile, est)
         problems += p
         warnings += w
-    p, w = check_ops(profile, op_types)
+    p, ops_warnings = check_ops(profile, op_types)
     problems += p
-    warnings += w
+    warnings += ops_warnings
     if proto is not None and FORMATS.get(fmt_name) == "int8":
         p, w = check_int8_scheme(profile, proto)
         problems += p
         warnings += w
-    return FitReport(profile.name, not problems, problems, warnings, storage_share, ram_share, _storage_word(profile))
+    return FitReport(profile.name, not problems, problems, warnings, storage_share, ram_share, _storage_word(profile),
+                     ops_warnings[0] if ops_warnings else "")

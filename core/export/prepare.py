@@ -265,44 +265,28 @@ def _int8(source: ExportSource, fp32: Path, profile: TargetProfile, workdir: Pat
 def _int8_symmetric(src: Path, ctx) -> tuple[Path, list[str]]:
     """S8S8 QDQ with every zero point 0, which TensorRT's explicit quantization requires.
 
-    ``quantize.static`` has no symmetric-activation option, so this calls ONNX
-    Runtime with the same pre-processing and calibration reader.
+    ``quantize.static`` has no symmetric-activation option, so this calls the
+    quantization backend's symmetric variant with the same pre-processing and
+    calibration reader.
     """
     import tempfile
 
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
-    from core.jobs import Cancelled
-    from core.models.spec import first_line
+    from core.quant import ort_backend
     from core.techniques import onnx_quant_common as oq
-    from core.techniques.base import TechniqueError
 
     workdir = Path(ctx.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / "model_int8.onnx"
     logs: list[str] = []
-    notes: list[str] = []
     with tempfile.TemporaryDirectory(dir=workdir, prefix="quant-") as tmp:
         pre = Path(tmp) / "preprocessed.onnx"
-        with oq.quiet_ort(logs):
-            notes += oq.preprocess(src, pre)
-        value = oq.first_input(oq.load_proto(pre))
+        proto, notes = ort_backend.prepare_graph(src, pre, logs)
+        value = oq.first_input(proto)
         reader = oq.CalibrationReader(ctx, value.name, 128, 32, fixed_batch=oq.input_batch(value), progress=ctx.progress)
-        raw = Path(tmp) / "raw.onnx"
-        try:
-            with oq.quiet_ort(logs):
-                quantize_static(
-                    str(pre), str(raw), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax,
-                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
-                )
-        except Cancelled:
-            raise
-        except Exception as exc:  # ONNX Runtime raises many types; all mean "could not quantize"
-            raise TechniqueError(f"ONNX Runtime could not quantize the model ({type(exc).__name__}: {first_line(exc)})",
-                                 "export with --format onnx-fp16 or onnx instead") from exc
-        oq.save_slim(oq.load_proto(raw), out, compact_qdq=True)
+        scheme = ort_backend.QdqScheme("S8S8", per_channel=True, symmetric=True)
+        q_proto = ort_backend.quantize_qdq(pre, Path(tmp) / "raw.onnx", reader, scheme, logs=logs,
+                                           fix="export with --format onnx-fp16 or onnx instead")
+        oq.save_slim(q_proto, out, compact_qdq=True)
     notes.append(f"symmetric int8 (S8S8, per-channel weights, MinMax on {reader.samples} calibration images) for TensorRT")
     return out, notes + [f"ONNX Runtime: {line}" for line in logs]
 

@@ -24,6 +24,7 @@ from core.errors import EdgeSlimError
 
 # objective name -> (how to read it from a metrics dict, direction)
 OBJECTIVES: dict[str, str] = {"accuracy": "max", "size": "min", "latency": "min", "macs": "min", "zip": "min"}
+DIRECTIONS = {**OBJECTIVES, "device_latency": "min"}  # also what a plot of runs measured on a board ranks by
 DEFAULT_FLOOR_PT = 5.0  # a target's default accuracy floor: this many points below the baseline
 Floors = Union[None, float, Sequence[Optional[float]]]  # one floor for every point, or one per point
 
@@ -65,6 +66,8 @@ def metric(metrics: dict, name: str) -> Optional[float]:
         v = metrics.get("macs")
     elif name == "latency":
         v = (metrics.get("latency_ms") or {}).get("onnxruntime")
+    elif name == "device_latency":  # measured on a board (core.devices), merged in by the page that plots it
+        v = metrics.get("device_latency_ms")
     else:
         raise EdgeSlimError(f"unknown objective {name!r}", f"use some of: {', '.join(OBJECTIVES)}")
     return None if v is None else float(v)
@@ -72,7 +75,7 @@ def metric(metrics: dict, name: str) -> Optional[float]:
 
 def check_objectives(names: Sequence[str]) -> list[str]:
     names = list(names)
-    bad = [n for n in names if n not in OBJECTIVES]
+    bad = [n for n in names if n not in DIRECTIONS]
     if bad:
         raise EdgeSlimError(f"unknown objective(s) {', '.join(bad)}", f"use two or three of: {', '.join(OBJECTIVES)}")
     if not 2 <= len(names) <= 3 or len(set(names)) != len(names):
@@ -87,7 +90,7 @@ def _costs(points: Sequence[dict], names: Sequence[str]) -> np.ndarray:
         for j, n in enumerate(names):
             v = metric(p, n)
             if v is not None:
-                out[i, j] = -v if OBJECTIVES[n] == "max" else v
+                out[i, j] = -v if DIRECTIONS[n] == "max" else v
     return out
 
 

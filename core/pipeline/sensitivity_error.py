@@ -1,10 +1,14 @@
-"""The one-pass quantization sensitivity: int8 against fp32 activations per layer (SQNR), no accuracy per layer."""
+"""The one-pass quantization sensitivity: int8 against fp32 activations per layer (SQNR), no accuracy per layer.
+
+The comparison itself is :mod:`core.quant.ranking` (``quantize.static``'s
+``max_drop`` fallback ranks layers with it too); this module scores the
+all-int8 model and feeds the validation images.
+"""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
@@ -12,9 +16,9 @@ from core.data.bundle import DatasetBundle
 from core.jobs import ProgressFn, check, null_progress
 from core.metrics.accuracy import AccuracyResult
 from core.models.loaded import LoadedModel
-from core.models.spec import first_line
 from core.pipeline.sensitivity_common import ERROR_BATCH, ERROR_IMAGES, _scored
-from core.techniques.base import StepContext, TechniqueError, derived
+from core.techniques.base import StepContext, derived
+
 
 def _error_rows(
     fp32: LoadedModel, pre: Path, proto: Any, ops: list, config: Any, ctx: StepContext,
@@ -26,9 +30,8 @@ def _error_rows(
     which ``quantize.static`` shortens in the file it writes, so the QDQ model
     compared here is quantized directly with the same settings.
     """
-    from onnxruntime.quantization import qdq_loss_debug as dbg
-
     from core.models.onnx_model import OnnxModel
+    from core.quant import ranking
     from core.techniques import onnx_quant_common as oq
 
     tmp = Path(ctx.workdir)
@@ -39,51 +42,18 @@ def _error_rows(
     progress(0.4, "evaluating the int8 model")
     int8 = _scored(derived(fp32, OnnxModel(qdq), suffix="int8"), data, eval_batches, ctx.cancel, reference)
     progress(0.55, "comparing fp32 and int8 activations")
-    with oq.quiet_ort():
-        dbg.modify_model_output_intermediate_tensors(str(pre), str(tmp / "fp32_debug.onnx"))
-        dbg.modify_model_output_intermediate_tensors(str(qdq), str(tmp / "int8_debug.onnx"))
-    name = oq.first_input(proto).name
-    energy: dict[str, list[float]] = {}
-    for batch in _val_batches(data, name):
-        check(ctx.cancel)
-        with oq.quiet_ort():
-            float_acts = dbg.collect_activations(str(tmp / "fp32_debug.onnx"), [batch])
-            int8_acts = dbg.collect_activations(str(tmp / "int8_debug.onnx"), [batch])
-        matched = {k: v for k, v in dbg.create_activation_matching(int8_acts, float_acts).items() if "float" in v}
-        for tensor, errs in dbg.compute_activation_error(matched, err_func=_energies).items():
-            total = energy.setdefault(tensor, [0.0, 0.0])
-            total[0] += errs["xmodel_err"][0]
-            total[1] += errs["xmodel_err"][1]
-    sqnr = {t: _db(signal, noise) for t, (signal, noise) in energy.items()}
-    rows = [_error_row(op, proto, sqnr) for op in ops]
+    batches = _val_batches(data, oq.first_input(proto).name)
+    rows = ranking.sqnr_rows(pre, qdq, proto, ops, batches, tmp, check=ctx.check)
     images = min(ERROR_IMAGES, len(data.val))  # type: ignore[arg-type]
     return rows, {"int8_accuracy": int8["accuracy"], "int8_agreement": int8["agreement"], "error_images": images}
 
 
 def _quantize_raw(pre: Path, out: Path, proto: Any, config: Any, ctx: StepContext) -> None:
-    """ORT's quantize_static with the settings of ``config`` (``quantize.static``'s own mapping)."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    """ORT's quantize_static with the settings of ``config`` (``quantize.static``'s own mapping), names kept."""
+    from core.quant import ort_backend
 
-    from core.jobs import Cancelled
-    from core.techniques import onnx_quant_common as oq
-
-    qtype = {"U": QuantType.QUInt8, "S": QuantType.QInt8}
-    value = oq.first_input(proto)
-    reader = oq.CalibrationReader(ctx, value.name, config.calibration_samples, config.batch_size,
-                                  fixed_batch=oq.input_batch(value), progress=null_progress)
-    try:
-        with oq.quiet_ort():
-            quantize_static(
-                str(pre), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=config.per_channel,
-                reduce_range=config.reduce_range, activation_type=qtype[config.types[0]],
-                weight_type=qtype[config.types[2]], calibrate_method=getattr(CalibrationMethod, config.calibration_method),
-                extra_options=dict(oq.CALIBRATE_PER_BATCH),
-            )
-    except (Cancelled, TechniqueError):
-        raise
-    except Exception as exc:  # ONNX Runtime raises many types; all mean "could not quantize"
-        raise TechniqueError(f"ONNX Runtime could not quantize the model ({type(exc).__name__}: {first_line(exc)})",
-                             "use the exclude_one method, which reports layers one by one") from exc
+    reader = ort_backend.calibration_reader(proto, ctx, config.calibration_samples, config.batch_size, null_progress)
+    ort_backend.quantize_qdq(pre, out, reader, config.scheme(), fix="use the exclude_one method, which reports layers one by one")
 
 
 def _val_batches(data: DatasetBundle, input_name: str) -> Iterable[dict[str, np.ndarray]]:
@@ -95,53 +65,3 @@ def _val_batches(data: DatasetBundle, input_name: str) -> Iterable[dict[str, np.
         batch = np.asarray(images, dtype=np.float32)[: ERROR_IMAGES - seen]
         seen += len(batch)
         yield {input_name: batch}
-
-
-def _energies(x: Sequence[np.ndarray], y: Sequence[np.ndarray]) -> tuple[float, float]:
-    """Signal and noise energy of ``y`` against ``x``: summed over batches, they give one SQNR."""
-    a = np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in x])
-    b = np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in y])
-    return float(np.dot(a, a)), float(np.dot(a - b, a - b))
-
-
-def _db(signal: float, noise: float) -> float:
-    """Signal-to-quantization-noise ratio in dB (capped: identical tensors would be infinite)."""
-    return round(10.0 * math.log10(max(signal, 1e-30) / max(noise, signal * 1e-12, 1e-30)), 2)
-
-
-def _error_row(op: Any, proto: Any, sqnr: dict[str, float]) -> dict:
-    """SQNR into and out of one weight layer; ``lost_db`` is what the layer itself costs.
-
-    Both sides are measured after quantization, so a layer is charged with its
-    weights and its output; its int8 input is charged to the layer before.
-    """
-    nodes = {n.name: n for n in proto.graph.node}
-    node = nodes[op.node]
-    activation = node.input[1 - op.index] if op.op_type in ("Gemm", "MatMul") and len(node.input) > 1 else node.input[0]
-    inp = _traced(proto, activation, sqnr, forward=False)
-    out = _traced(proto, node.output[0], sqnr, forward=True)
-    lost = None if inp is None or out is None else round(inp - out, 2)
-    return {"layer": op.layer, "node": op.node, "op_type": op.op_type, "params": op.params,
-            "input_sqnr_db": inp, "output_sqnr_db": out, "lost_db": lost}
-
-
-def _traced(proto: Any, tensor: str, sqnr: dict[str, float], forward: bool, hops: int = 3) -> Optional[float]:
-    """SQNR of ``tensor``, or of the nearest compared tensor along a single-link chain.
-
-    The int8 graph fuses a Conv's ReLU and quantizes only the ReLU's output,
-    so the Conv's own output has no int8 counterpart to compare.
-    """
-    for _ in range(hops + 1):
-        if tensor in sqnr:
-            return sqnr[tensor]
-        if forward:
-            nxt = [n for n in proto.graph.node if tensor in n.input]
-            if len(nxt) != 1:
-                return None
-            tensor = nxt[0].output[0]
-        else:
-            prev = [n for n in proto.graph.node if tensor in n.output]
-            if len(prev) != 1 or not prev[0].input:
-                return None
-            tensor = prev[0].input[0]
-    return None

@@ -71,9 +71,13 @@ def quant_sensitivity(
         reference = _evaluate(fp32, data, eval_batches, cancel)
         baseline, n_images = reference.top1, reference.n
         total_params = sum(op.params for op in oq.weight_ops(proto)) or 1
-        body = sub_progress(progress, 0.05, 1.0)
+        body = sub_progress(progress, 0.05, 0.6 if method == "error" else 1.0)
+        fallback: Optional[list[str]] = None
+        fallback_notes: list[str] = []
         if method == "error":
             rows, extra = _error_rows(fp32, pre, proto, ops, config, ctx, data, eval_batches, reference, body)
+            if _points(baseline, extra["int8_accuracy"]) > threshold:
+                fallback, fallback_notes = _fallback(fp32, config, threshold, ctx, sub_progress(progress, 0.6, 1.0))
         else:
             all_nodes = [n.name for n in proto.graph.node]
             rows, extra = _accuracy_rows(fp32, ops, all_nodes, method, config, ctx, data, eval_batches, reference, body)
@@ -82,6 +86,9 @@ def quant_sensitivity(
     key = {"exclude_one": "recovered_pt", "only_one": "drop_pt", "error": "lost_db"}[method]
     int8_drop = _points(baseline, extra["int8_accuracy"])
     exclude, notes = _quant_suggestion(rows, key, threshold, int8_drop, method)
+    if fallback is not None:
+        exclude = fallback
+    notes += fallback_notes
     progress(1.0, "quantization sensitivity done")
     return SensitivityReport(
         technique=QUANT, method=method, baseline=baseline, rows=rows, seconds=time.monotonic() - started,
@@ -113,6 +120,25 @@ def _quantize(fp32: LoadedModel, config: Any, exclude: Sequence[str], ctx: StepC
     """
     step_ctx = dataclasses.replace(ctx, workdir=Path(ctx.workdir) / name)
     return dataclasses.replace(config, exclude_nodes=tuple(exclude), check_agreement=False).apply(fp32, step_ctx).model
+
+
+def _fallback(fp32: LoadedModel, config: Any, threshold: float, ctx: StepContext,
+              progress: ProgressFn) -> tuple[Optional[list[str]], list[str]]:
+    """``quantize.static``'s ``max_drop = threshold`` fallback: the layers it keeps fp32 are the suggestion.
+
+    Both run the same code, so applying the suggestion gives the model
+    ``max_drop`` would. A target it cannot meet leaves the SQNR cut-off's
+    suggestion in place, with the reason in the notes.
+    """
+    step_ctx = dataclasses.replace(ctx, workdir=Path(ctx.workdir) / "fallback", progress=progress)
+    try:
+        outcome = dataclasses.replace(config, max_drop=threshold, check_agreement=False).apply(fp32, step_ctx)
+    except TechniqueError as exc:
+        return None, [f"quantize.static's max_drop = {threshold:g} fallback found no list: {exc.problem.split('. What')[0]}"]
+    kept = [*outcome.extra.get("kept_fp32", []), *outcome.extra.get("kept_fp32_joins", [])]
+    said = next((n for n in outcome.notes if n.startswith("max_drop")), "")
+    return kept, [f"the suggestion is quantize.static's max_drop = {threshold:g} fallback (the same layers, the same model): "
+                  + said]
 
 
 def _accuracy_rows(

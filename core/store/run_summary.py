@@ -18,6 +18,7 @@ AXES: dict[str, tuple[str, str, str]] = {
     "size": ("ONNX file size", "bytes", "size"),
     "latency": ("Latency (ONNX Runtime, this machine)", "ms", "latency"),
     "macs": ("MACs per image", "MACs", "macs"),
+    "device": ("Latency measured on the board", "ms", "device_latency"),
 }
 MIXED = "Chain"  # a recipe that combines several families
 FAMILY_OF_PREFIX = {"prune": "Pruning", "quantize": "Quantization", "distill": "Distillation", "arch": "Distillation",
@@ -58,7 +59,7 @@ class Budgets:
         return cls(profile.label, size, latency_ms)
 
     def limit(self, axis: str) -> Optional[float]:
-        return {"size": self.size_bytes, "latency": self.latency_ms}.get(axis)
+        return {"size": self.size_bytes, "latency": self.latency_ms, "device": self.latency_ms}.get(axis)
 
     def verdict(self, size_bytes: Optional[float], latency_ms: Optional[float]) -> tuple[Optional[bool], list[str]]:
         """(fits, reasons): None when there is no budget or nothing measured to check."""
@@ -94,6 +95,7 @@ class RunSummary:
     params: Optional[float] = None
     macs: Optional[float] = None
     latency_ms: Optional[float] = None
+    device_latency_ms: Optional[float] = None  # median measured on a board, when the page merged one in
     speedup: Optional[float] = None
     fits: Optional[bool] = None
     misfit: list[str] = field(default_factory=list)
@@ -101,7 +103,8 @@ class RunSummary:
     error: Optional[str] = None
 
     def value(self, axis: str) -> Optional[float]:
-        return {"size": self.size_bytes, "latency": self.latency_ms, "macs": self.macs, "accuracy": self.accuracy}[axis]
+        return {"size": self.size_bytes, "latency": self.latency_ms, "macs": self.macs, "accuracy": self.accuracy,
+                "device": self.device_latency_ms}[axis]
 
     @property
     def plottable(self) -> bool:
@@ -119,9 +122,11 @@ class BaselinePoint:
     macs: Optional[float]
     latency_ms: Optional[float]
     runs: int
+    device_latency_ms: Optional[float] = None
 
     def value(self, axis: str) -> Optional[float]:
-        return {"size": self.size_bytes, "latency": self.latency_ms, "macs": self.macs, "accuracy": self.accuracy}[axis]
+        return {"size": self.size_bytes, "latency": self.latency_ms, "macs": self.macs, "accuracy": self.accuracy,
+                "device": self.device_latency_ms}[axis]
 
 
 def summarise_run(row, families: Optional[Mapping[str, str]] = None, budgets: Budgets = Budgets()) -> RunSummary:
@@ -135,7 +140,7 @@ def summarise_run(row, families: Optional[Mapping[str, str]] = None, budgets: Bu
         finished=row.finished, accuracy=acc, delta_pt=None if acc is None or acc0 is None else 100 * (acc - acc0),
         size_bytes=metric(final, "size"), size_ratio=ratios.get("size"), params=final.get("params"),
         macs=metric(final, "macs"), latency_ms=metric(final, "latency"), speedup=ratios.get("speedup_onnxruntime"),
-        error=row.error,
+        device_latency_ms=metric(final, "device_latency"), error=row.error,
     )
     out.fits, out.misfit = budgets.verdict(out.size_bytes, out.latency_ms)
     return out
@@ -168,8 +173,9 @@ def baselines(rows: Iterable) -> list[BaselinePoint]:
             continue
         counts[r.model_spec] = counts.get(r.model_spec, 0) + 1
         b = r.baseline
+        measured = metric(b, "device_latency") or (seen[r.model_spec].device_latency_ms if r.model_spec in seen else None)
         seen[r.model_spec] = BaselinePoint(r.model_spec, metric(b, "accuracy"), metric(b, "size"), metric(b, "macs"),
-                                           metric(b, "latency"), 0)
+                                           metric(b, "latency"), 0, measured)
     for spec, point in seen.items():
         point.runs = counts[spec]
     return list(seen.values())

@@ -200,6 +200,16 @@ def macs_per_op(proto) -> dict[str, int]:
     dynamic quantization does not help convolutional models), so an op with an
     unknown output shape counts its weight size instead of being dropped.
     """
+    out: dict[str, int] = {}
+    kinds = {op.node: op.op_type for op in weight_ops(proto)}
+    for node, macs in macs_by_node(proto).items():
+        family = "Conv" if kinds[node] in ("Conv", "ConvTranspose") else "MatMul/Gemm"
+        out[family] = out.get(family, 0) + macs
+    return out
+
+
+def macs_by_node(proto) -> dict[str, int]:
+    """Per-sample MACs of every weight op, by node name (its weight size when its output shape is unknown)."""
     shapes = {v.name: [d.dim_value if d.HasField("dim_value") else 1 for d in v.type.tensor_type.shape.dim]
               for v in [*proto.graph.value_info, *proto.graph.output]}
     inits = initializers(proto)
@@ -217,8 +227,7 @@ def macs_per_op(proto) -> dict[str, int]:
             trans_b = any(a.name == "transB" and a.i for a in node.attribute)
             k = dims[1] if (op.op_type == "Gemm" and trans_b) else dims[-2]
             macs = int(np.prod(shape[1:])) * int(k)
-        family = "Conv" if op.op_type in ("Conv", "ConvTranspose") else "MatMul/Gemm"
-        out[family] = out.get(family, 0) + macs
+        out[op.node] = macs
     return out
 
 

@@ -17,9 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.jobs import Cancelled
 from core.models.onnx_model import OnnxModel
-from core.models.spec import first_line
+from core.quant import ort_backend
 from core.techniques import onnx_quant_common as oq
 from core.techniques.quant_guard import check_collapse
 from core.techniques.base import (
@@ -82,9 +81,8 @@ class QuantizeDynamic(TechniqueConfig):
         with tempfile.TemporaryDirectory(dir=workdir, prefix="quant-") as tmp:
             pre = Path(tmp) / "preprocessed.onnx"
             ctx.progress(0.05, "preparing the graph for quantization")
-            with oq.quiet_ort(logs):
-                notes += oq.preprocess(src, pre)
-            pre_proto = oq.load_proto(pre)
+            pre_proto, pre_notes = ort_backend.prepare_graph(src, pre, logs)
+            notes += pre_notes
             ops = oq.weight_ops(pre_proto)
             excluded = oq.resolve_names(pre_proto, self.exclude_nodes, ())
             chosen = [op for op in ops if op.op_type in self.op_types]
@@ -162,27 +160,10 @@ class QuantizeDynamic(TechniqueConfig):
 
     def _quantize(self, pre: Path, raw: Path, ort_types: list[str], skip: list[str], logs: list[str]):
         """ONNX Runtime's ``quantize_dynamic`` with this step's settings, skipping the nodes in ``skip``."""
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        try:
-            with oq.quiet_ort(logs):
-                quantize_dynamic(
-                    str(pre), str(raw),
-                    op_types_to_quantize=ort_types,
-                    per_channel=self.per_channel,
-                    reduce_range=self.reduce_range,
-                    weight_type=getattr(QuantType, self.weight_type),
-                    nodes_to_exclude=skip,
-                    extra_options={"MatMulConstBOnly": True},
-                )
-        except (Cancelled, TechniqueError):
-            raise
-        except Exception as exc:  # ONNX Runtime raises many types; all mean "could not quantize"
-            raise TechniqueError(
-                f"ONNX Runtime could not quantize the model ({type(exc).__name__}: {first_line(exc)})",
-                "keep the failing layer in fp32 with exclude_nodes, or use quantize.static",
-            ) from exc
-        return oq.load_proto(raw)
+        return ort_backend.quantize_weights_dynamic(
+            pre, raw, op_types=ort_types, weight_type=self.weight_type, per_channel=self.per_channel,
+            reduce_range=self.reduce_range, skip=skip, logs=logs,
+        )
 
 
 def _layer_rows(ops: list[oq.WeightOp], q_proto, excluded: set[str]) -> list[dict]:

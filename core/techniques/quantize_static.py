@@ -16,12 +16,12 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
-from core.jobs import Cancelled, ProgressFn, null_progress, sub_progress
+from core.jobs import ProgressFn, null_progress, sub_progress
 from core.models.onnx_model import OnnxModel
-from core.models.spec import first_line
+from core.quant import fallback, ort_backend, ranking
 from core.techniques import onnx_quant_common as oq
-from core.techniques.qdq_exclusions import bypass_activation_qdq
 from core.techniques.quant_guard import check_collapse
 from core.techniques.base import (
     ONNX, StepContext, StepOutcome, TechniqueConfig, TechniqueError, derived, onnx_source, param, technique,
@@ -86,6 +86,29 @@ class QuantizeStatic(TechniqueConfig):
              "exclusions). Costs one evaluation, plus one quantization when layers are kept in fp32",
     )
 
+    max_drop: float = param(
+        0.0, label="Target: at most N points lost", min=0.0, max=100.0, step=0.5, unit="points",
+        help="Top-1 agreement with the input model on the validation split that int8 may lose (0 = off). When int8 "
+             "loses more, the layers int8 hurts most (per-layer SQNR, the sensitivity analysis's ranking) stay fp32, "
+             "as few as meet the target; the result lists them with their cost in size and speed",
+    )
+
+    equalize: bool = param(
+        False, label="Cross-layer equalization",
+        help="Before calibration, rescale the channels of consecutive convolutions so both layers have the same weight "
+             "range (exact for ReLU; a ReLU6 channel is rescaled only as far as it stays unclipped on the calibration "
+             "images). Helps depthwise networks (MobileNet, EfficientNet); same speed",
+    )
+    bias_correction: bool = param(
+        False, label="Bias correction",
+        help="Before calibration, subtract from each layer's bias the mean shift int8 rounding of its weights causes "
+             "(input means measured on the calibration images). Helps small depthwise kernels; same speed",
+    )
+
+    def scheme(self) -> ort_backend.QdqScheme:
+        """This step's int8 numbers as the backend takes them."""
+        return ort_backend.QdqScheme(self.types, self.per_channel, self.reduce_range, self.calibration_method)
+
     def apply(self, model, ctx: StepContext) -> StepOutcome:
         ctx.check()
         src = onnx_source(model, ctx)
@@ -98,21 +121,31 @@ class QuantizeStatic(TechniqueConfig):
         with tempfile.TemporaryDirectory(dir=workdir, prefix="quant-") as tmp:
             pre = Path(tmp) / "preprocessed.onnx"
             ctx.progress(0.05, "preparing the graph for quantization")
-            with oq.quiet_ort(logs):
-                notes += oq.preprocess(src, pre)
-            pre_proto = oq.load_proto(pre)
+            pre_proto, pre_notes = ort_backend.prepare_graph(src, pre, logs)
+            notes += pre_notes
             excluded = oq.resolve_names(pre_proto, self.exclude_nodes, self.exclude_op_types)
+            corrected: dict = {}
+            if self.equalize or self.bias_correction:
+                ctx.progress(0.07, "equalizing and correcting the fp32 graph")
+                corrected = self._rewrite(pre_proto, pre, ctx, excluded, notes)
             ops = oq.weight_ops(pre_proto)
-            reader = self._reader(pre_proto, ctx, sub_progress(ctx.progress, 0.1, 0.85))
+            reader = self._reader(pre_proto, ctx, sub_progress(ctx.progress, 0.1, 0.3 if self.max_drop else 0.85))
             if reader.samples < self.calibration_samples:
                 notes.append(
                     f"the calibration split has {reader.samples} usable images, fewer than the {self.calibration_samples} "
                     "asked for; all of them were used"
                 )
             ctx.check()
-            q_proto = self._quantize(pre, pre_proto, excluded, reader, Path(tmp) / "quantized.onnx", logs)
+            # the fallback's quantizations reuse the ranges, unless bias correction makes each graph a little different
+            cache = Path(tmp) / "ranges.json" if self.max_drop > 0 and not corrected else None
+            q_proto = self._quantize(pre, pre_proto, excluded, reader, Path(tmp) / "quantized.onnx", logs, cache)
+            kept = None
+            if self.max_drop > 0:
+                kept = self._meet_target(ctx, src, pre, pre_proto, excluded, ops, q_proto, Path(tmp), logs, cache, corrected)
+                if kept.kept:
+                    q_proto, excluded = kept.proto, [*excluded, *kept.kept, *kept.companions]
             ctx.progress(0.88, "writing the int8 model")
-            layers = _layer_rows(ops, q_proto, set(excluded))
+            layers = _layer_rows(ops, q_proto, set(excluded), kept)
             counts = oq.op_counts(q_proto)
             saved = oq.save_slim(q_proto, out_path, compact_qdq=True)
             guard = None
@@ -127,11 +160,13 @@ class QuantizeStatic(TechniqueConfig):
 
                 names = [r["layer"] for r in layers if r["excluded"]] or list(self.exclude_nodes) + list(self.exclude_op_types)
                 try:
-                    guard = check_collapse(ctx, src, out_path, what="int8", excluded=names if excluded else (), plain=plain, traced=pre)
+                    guard = check_collapse(ctx, src, out_path, what="int8", excluded=names if excluded else (),
+                                           plain=None if kept else plain, traced=pre)
                 except TechniqueError:
                     out_path.unlink(missing_ok=True)  # a broken model is not left where a later step could pick it up
                     raise
         fp32_bytes, int8_bytes = src.stat().st_size, out_path.stat().st_size
+        notes += kept.notes(self.max_drop) if kept else []
         notes += oq.left_in_fp32_note(layers)
         notes += [n for n in (_TYPE_NOTES.get(self.types),) if n]
         notes += [f"ONNX Runtime: {line}" for line in logs]
@@ -158,61 +193,84 @@ class QuantizeStatic(TechniqueConfig):
                 "slimmed_bytes": saved,
                 "op_counts": counts,
                 **({"input_agreement": round(guard.value, 4), "input_agreement_images": guard.images} if guard else {}),
+                **(_fallback_extra(kept, layers) if kept else {}),
             },
         )
 
-    def _quantize(self, pre: Path, pre_proto, excluded: list[str], reader: oq.CalibrationReader, raw: Path,
-                  logs: list[str]):
-        """ONNX Runtime's ``quantize_static`` with this step's settings; the QDQ graph with exclusions made real."""
-        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    def _rewrite(self, proto, pre: Path, ctx: StepContext, excluded: list[str], notes: list[str]) -> dict:
+        """``equalize`` then ``bias_correction`` on the pre-processed fp32 graph (in place, saved to ``pre``).
 
-        qtype = {"U": QuantType.QUInt8, "S": QuantType.QInt8}
-        try:
-            with oq.quiet_ort(logs):
-                quantize_static(
-                    str(pre), str(raw), reader,
-                    quant_format=QuantFormat.QDQ,
-                    per_channel=self.per_channel,
-                    reduce_range=self.reduce_range,
-                    activation_type=qtype[self.types[0]],
-                    weight_type=qtype[self.types[2]],
-                    nodes_to_exclude=excluded,
-                    calibrate_method=getattr(CalibrationMethod, self.calibration_method),
-                    extra_options=dict(oq.CALIBRATE_PER_BATCH),
-                )
-        except (Cancelled, TechniqueError):
-            raise
-        except Exception as exc:  # ONNX Runtime raises many types; all mean "could not quantize"
-            raise TechniqueError(
-                f"ONNX Runtime could not quantize the model ({type(exc).__name__}: {first_line(exc)})",
-                "keep the failing layer in fp32 with exclude_nodes or exclude_op_types, or try calibration_method MinMax",
-            ) from exc
-        q_proto = oq.load_proto(raw)
-        if excluded:
-            bypass_activation_qdq(q_proto.graph, excluded, source=pre_proto.graph)
-        return q_proto
+        Returns what bias correction changed, so layers the fallback keeps in
+        fp32 get their own biases back.
+        """
+        import onnx
+
+        from core.quant.activation_stats import STATS_IMAGES
+        from core.quant.bias_correction import correct_biases
+        from core.quant.equalize import equalize
+
+        corrected: dict = {}
+        images = min(STATS_IMAGES, len(ctx.data.calib))  # type: ignore[arg-type]
+        if self.equalize:
+            pairs = equalize(proto, ctx.data.calib, ctx.check)
+            notes.append(f"equalize: {pairs} pair(s) of consecutive layers rescaled to equal weight ranges "
+                         f"(ReLU6 limits checked on {images} calibration images)")
+        if self.bias_correction:
+            corrected = correct_biases(proto, ctx.data.calib, signed=self.types[2] == "S", per_channel=self.per_channel,
+                                       reduce_range=self.reduce_range, skip=set(excluded), check=ctx.check)
+            notes.append(f"bias_correction: {len(corrected)} layer bias(es) corrected for the mean shift of int8 weight rounding "
+                         f"(input means on {images} calibration images)")
+        onnx.save(proto, str(pre))
+        return corrected
+
+    def _quantize(self, pre: Path, pre_proto, excluded: list[str], reader: oq.CalibrationReader, raw: Path,
+                  logs: list[str], cache: Optional[Path] = None):
+        """ONNX Runtime's ``quantize_static`` with this step's settings; the QDQ graph with exclusions made real."""
+        return ort_backend.quantize_qdq(pre, raw, reader, self.scheme(), exclude=excluded, source=pre_proto, logs=logs,
+                                        cache=cache)
+
+    def _meet_target(self, ctx: StepContext, src: Path, pre: Path, pre_proto, excluded: list[str], ops: list,
+                     q_proto, tmp: Path, logs: list[str], cache: Optional[Path], corrected: dict) -> fallback.FallbackResult:
+        """``max_drop``: rank the int8 layers by SQNR lost, then keep the fewest worst ones fp32 that meet the target."""
+        plain_path = tmp / "target_plain.onnx"
+        oq.save_slim(q_proto, plain_path)
+
+        def build(nodes: list[str], path: Path):
+            source, source_path = pre_proto, pre
+            if any(n in corrected for n in nodes):  # a layer kept fp32 has no rounding to correct: its own bias back
+                from core.quant.bias_correction import restore
+
+                import onnx
+
+                source, source_path = restore(pre_proto, corrected, nodes), tmp / "fallback_pre.onnx"
+                onnx.save(source, str(source_path))
+            proto = self._quantize(source_path, source, [*excluded, *nodes], self._reader(source, ctx, null_progress),
+                                   tmp / "fallback_raw.onnx", logs, cache)
+            oq.save_slim(proto, path)
+            return oq.load_proto(path)
+
+        ctx.progress(0.3, "ranking layers by int8 error")
+        dataset = ctx.data.val if len(ctx.data.val) else ctx.data.calib  # type: ignore[arg-type]
+        batches = ranking.image_batches(dataset, oq.first_input(pre_proto).name)
+        candidates = [op for op in ops if op.node not in set(excluded)]
+        rows = ranking.ranked(ranking.sqnr_rows(pre, tmp / "quantized.onnx", pre_proto, candidates, batches, tmp, ctx.check))
+        costs = fallback.layer_costs(rows, pre_proto)
+        return fallback.meet_target(ctx, src, pre_proto, costs, sum(op.params for op in ops), plain_path, build, self.max_drop,
+                                    sub_progress(ctx.progress, 0.35, 0.88))
 
     def _reader(self, proto, ctx: StepContext, progress: ProgressFn) -> oq.CalibrationReader:
         """A reader over the calibration split, checked against the model's input first."""
-        value = oq.first_input(proto)
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
-        if len(ctx.data.calib) == 0:  # type: ignore[arg-type]
-            raise TechniqueError("the calibration split is empty", "use a dataset with calibration images")
-        sample = tuple(ctx.data.calib[0][0].shape)
-        expected = tuple(dims[1:])
-        if len(expected) != len(sample) or any(e not in (None, s) for e, s in zip(expected, sample)):
-            shown = "×".join(str(e) if e else "?" for e in expected)
-            raise TechniqueError(
-                f"the calibration images are {'×'.join(map(str, sample))} but the model expects {shown}",
-                "use data prepared at the model's input size (--image-size / preset)",
-            )
-        return oq.CalibrationReader(
-            ctx, value.name, self.calibration_samples, self.batch_size, fixed_batch=oq.input_batch(value), progress=progress,
-        )
+        return ort_backend.calibration_reader(proto, ctx, self.calibration_samples, self.batch_size, progress)
 
 
-def _layer_rows(ops: list[oq.WeightOp], q_proto, excluded: set[str]) -> list[dict]:
-    """One row per weight layer: was its weight stored as int8 (fed through a DequantizeLinear)?"""
+def _layer_rows(ops: list[oq.WeightOp], q_proto, excluded: set[str], kept: Optional[fallback.FallbackResult]) -> list[dict]:
+    """One row per weight layer: was its weight stored as int8 (fed through a DequantizeLinear)?
+
+    With ``max_drop`` each row also says whether the fallback kept it fp32, the
+    SQNR int8 costs it and what fp32 costs it (bytes, share of the MACs).
+    """
+    costs = {c["node"]: c for c in kept.costs} if kept else {}
+    kept_nodes = set(kept.kept) if kept else set()
     producer = {out: node.op_type for node in q_proto.graph.node for out in node.output}
     nodes = {node.name: node for node in q_proto.graph.node if node.name}
     rows = []
@@ -223,4 +281,22 @@ def _layer_rows(ops: list[oq.WeightOp], q_proto, excluded: set[str]) -> list[dic
             "layer": op.layer, "node": op.node, "op_type": op.op_type, "params": op.params,
             "quantized": bool(quantized), "excluded": op.node in excluded,
         })
+        if kept:
+            cost = costs.get(op.node, {})
+            rows[-1].update(kept_fp32=op.node in kept_nodes, lost_db=cost.get("lost_db"),
+                            fp32_extra_bytes=cost.get("fp32_extra_bytes"), macs_share=cost.get("macs_share"))
     return rows
+
+
+def _fallback_extra(kept: fallback.FallbackResult, layers: list[dict]) -> dict:
+    """The ``max_drop`` numbers a sweep or the result card reads."""
+    rows = [r for r in layers if r.get("kept_fp32")]
+    return {
+        "kept_fp32": [r["layer"] for r in rows],
+        "kept_fp32_joins": list(kept.companions),
+        "target_agreement": round(kept.agreement, 4),
+        "int8_agreement_before_fallback": round(kept.plain_agreement, 4),
+        "target_images": kept.images,
+        "fp32_extra_bytes": sum(r["fp32_extra_bytes"] or 0 for r in rows),
+        "fp32_macs_share": round(sum(r["macs_share"] or 0 for r in rows), 4),
+    }

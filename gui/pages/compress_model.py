@@ -35,6 +35,19 @@ def clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+TRAINING_TECHNIQUES = ("finetune", "distill.kd", "quantize.qat")  # steps that win lost accuracy back
+FINETUNE_ADVICE = "follow this step with finetune"
+
+
+def step_notes(steps: list[dict]) -> list[str]:
+    """The stored steps' notes worth showing: advice to add finetune is dropped when a later step already trains."""
+    notes = []
+    for i, step in enumerate(steps):
+        trains_later = any(s.get("technique") in TRAINING_TECHNIQUES for s in steps[i + 1:])
+        notes += [n for n in step.get("notes", []) if not (trains_later and FINETUNE_ADVICE in n)]
+    return notes
+
+
 def run_blocker(*, ready: bool, running: bool, loading: bool, model: Any, data: Any, problems: list,
                 inputs: Any) -> str:
     """Why Run is not possible now ("" when it is): the rules, in the order a user meets them."""
@@ -80,15 +93,15 @@ def estimate_html(est) -> str:
             + ", ".join(summary) + f"<table cellspacing=0 cellpadding=1>{''.join(cells)}</table>")
 
 
-def step_lines(payload: dict) -> list[str]:
-    """The log's lines for a finished step (a PartialResult("step") payload)."""
+def step_lines(payload: dict, later: tuple = ()) -> list[str]:
+    """The log's lines for a finished step (a PartialResult("step") payload); ``later``: the techniques after it."""
     m = payload.get("metrics") or {}
     acc = m.get("accuracy")
     parts = [f"top-1 {100 * acc:.2f} %" if acc is not None else None, f"{fmt.si(m.get('params'))} params",
              f"{fmt.si(m.get('macs'))} MACs", f"ONNX {fmt.size(m.get('size_bytes'))}"]
     lines = [f"step {payload.get('index')} {payload.get('technique')} finished in {payload.get('seconds', 0):.1f} s: "
              f"{payload.get('summary', '')}", "    " + ", ".join(p for p in parts if p)]
-    lines += [f"    note: {note}" for note in payload.get("notes", [])]
+    lines += [f"    note: {note}" for note in step_notes([payload, *({"technique": t} for t in later)])]
     return lines
 
 
@@ -106,20 +119,24 @@ class RunState:
     stage_fraction: float = 0.0
     stage_text: str = "Not running"
     started_at: float = 0.0
+    stored_seconds: Optional[float] = None  # the stored run's own time: the one duration shown once it has ended
     last_log_at: float = 0.0
     first_run_id: int = 0
+    techniques: tuple = ()  # the enabled steps' techniques, in order
     outcome: Optional[dict] = None  # the run task's result: run_id, reused, status
     error: Optional[BaseException] = None
     edges: list = field(default_factory=list)
 
-    def start(self, first_run_id: int) -> None:
+    def start(self, first_run_id: int, techniques: tuple = ()) -> None:
         self.running, self.cancelling, self.outcome, self.error = True, False, None, None
         self.stages, self.stage_index, self.edges = (), None, []
         self.overall = self.stage_fraction = 0.0
         self.stage_text = "Starting…"
         self.started_at = self.clock_now()
+        self.stored_seconds = None
         self.last_log_at = 0.0
         self.first_run_id = first_run_id
+        self.techniques = tuple(techniques)
 
     def elapsed(self) -> float:
         return self.clock_now() - self.started_at
@@ -127,7 +144,7 @@ class RunState:
     def time_text(self) -> str:
         elapsed = self.elapsed()
         if not self.running:
-            return f"Took {clock(elapsed)}"
+            return f"Took {clock(self.stored_seconds if self.stored_seconds is not None else elapsed)}"
         text = f"Elapsed {clock(elapsed)}"
         f = self.overall
         if f > 0.03 and elapsed > 2 and not self.cancelling:
@@ -153,7 +170,8 @@ class RunState:
         elif isinstance(event, Progress):
             self._progress(event)
         elif isinstance(event, PartialResult) and event.kind == "step":
-            for line in step_lines(event.payload or {}):
+            payload = event.payload or {}
+            for line in step_lines(payload, self.techniques[int(payload.get("index") or 0):]):
                 self.log(line)
         elif isinstance(event, Done):
             self._done(event.result or {})
@@ -167,6 +185,12 @@ class RunState:
                 message = event.error.for_app() if hasattr(event.error, "for_app") else str(event.error)
                 self.log(f"FAILED: {message}")
                 self.stage_text = "Failed"
+
+    def stored(self, seconds: Optional[float]) -> None:
+        """The stored run's time (the card's): from now on the clock and the log say this one."""
+        self.stored_seconds = seconds
+        if seconds is not None:
+            self.log(f"The run took {clock(seconds)}.")
 
     def _stage_words(self, detail: str) -> str:
         n = len(self.stages)
@@ -195,7 +219,7 @@ class RunState:
         if outcome.get("reused"):
             self.log(f"An identical run is stored as #{run_id}: showing it (untick “Reuse identical runs” to run again).")
         else:
-            self.log(f"Run #{run_id} {status} after {self.elapsed():.1f} s; stored in the workspace.")
+            self.log(f"Run #{run_id} {status}; stored in the workspace.")
         if outcome.get("note"):
             self.log(outcome["note"])
         if status == "done":

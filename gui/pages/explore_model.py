@@ -34,6 +34,7 @@ class ExploreState:
     model: str = ALL  # model spec filter
     data: str = ALL  # dataset spec filter
     show_stopped: bool = False  # list and plot failed / cancelled / interrupted runs
+    device: str = ""  # the board whose measured latency the "device" axis plots
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class ExploreModel:
         self.baselines: list[BaselinePoint] = []
         self.hidden_stopped = 0
         self.sweep_axes: dict[int, list[str]] = {}  # sweep id -> the keys it varies ("prune.structured.ratio")
+        self.measured: dict[str, tuple[dict[int, float], dict[int, float]]] = {}  # device -> (run, baseline) medians by run id
+        self.not_measured = 0  # finished runs hidden on the device axis because nobody timed them there
 
     # ------------------------------------------------------------------ inputs
 
@@ -62,6 +65,20 @@ class ExploreModel:
         self.all_rows = list(rows)
         self.sweep_axes = {k: list(v) for k, v in (sweep_axes or {}).items()}
         self.recompute()
+
+    def set_measurements(self, measured: Mapping[str, tuple[Mapping[int, float], Mapping[int, float]]]) -> None:
+        """Board name -> (run id -> median ms of the run's model, run id -> median ms of its baseline)."""
+        self.measured = {d: (dict(r), dict(b)) for d, (r, b) in measured.items()}
+        self.recompute()
+
+    def _with_device(self, row):
+        """``row`` with the chosen board's measured medians merged into its metrics (the "device" axis reads them)."""
+        runs, bases = self.measured.get(self.state.device, ({}, {}))
+        if row.id not in runs and row.id not in bases:
+            return row
+        final = {**(row.final or {}), "device_latency_ms": runs.get(row.id)} if row.final else row.final
+        base = {**(row.baseline or {}), "device_latency_ms": bases.get(row.id)} if row.baseline else row.baseline
+        return replace(row, final=final, baseline=base)
 
     def swept_keys(self) -> list[str]:
         """The swept parameters of the listed sweep trials, in first-seen order: one table column each."""
@@ -121,6 +138,8 @@ class ExploreModel:
         filtered = [r for r in self.all_rows if self._passes(r)]
         self.hidden_stopped = 0 if st.show_stopped else sum(1 for r in filtered if r.status in STOPPED)
         self.rows = [r for r in filtered if st.show_stopped or r.status not in STOPPED]
+        if st.x_axis == "device":
+            self.rows = [self._with_device(r) for r in self.rows]
         self.summaries = summarise_runs(self.rows, st.x_axis, self.families, st.budgets)
         self.baselines = baselines(self.rows)
         floors = {r.id: self.floor_for(r) for r in self.rows}
@@ -130,6 +149,7 @@ class ExploreModel:
                 s.misfit = [*s.misfit, f"accuracy {100 * s.accuracy:.2f} % is below the floor {100 * floors[s.id]:.2f} %"]  # type: ignore[operator]
             s.on_front = False
         done = [s for s in self.summaries if s.status == "done" and s.plottable and s.value(st.x_axis) is not None]
+        self.not_measured = sum(1 for s in self.summaries if s.status == "done" and s.value(st.x_axis) is None)
         by_id = {r.id: r for r in self.rows}
         points = [by_id[s.id].final for s in done]
         if done:

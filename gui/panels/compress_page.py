@@ -32,11 +32,11 @@ from core.errors import EdgeSlimError
 from gui.jobs.controller import InThread, Job, JobController
 from gui.pages.compress_model import RunInputs, RunState, clock, estimate_html, run_blocker
 from gui.panels.compress_recipe_box import NAMES as RECIPE_NAMES, RecipeBox, StepSettingsBox
-from gui.panels.compress_run_box import RunBox
+from gui.panels.compress_run_box import RunArea, RunBox
 from gui.style import ERROR_COLOUR, MUTED_COLOUR
 from gui.widgets.files import ask_save_toml
 from gui.widgets.result_card import ResultCard
-from gui.widgets.scroll import scrolled
+from gui.widgets.scroll import hide_when_short
 
 __all__ = ["CompressPage", "RunInputs", "clock"]
 
@@ -137,26 +137,18 @@ class CompressPage(QWidget):
         run_box = self.run_box
 
         self.card = ResultCard()
-        card_scroll = scrolled(self.card, horizontal=False)
-        card_scroll.setMinimumWidth(320)
-        bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(run_box)
-        bottom.addWidget(card_scroll)
-        bottom.setStretchFactor(0, 1)
-        bottom.setStretchFactor(1, 1)
-        bottom.setSizes([560, 500])
-        bottom.setChildrenCollapsible(False)
-
+        self.run_area = RunArea(run_box, self.card, self.estimate_label)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.top)
-        split.addWidget(bottom)
-        split.setStretchFactor(0, 5)
-        split.setStretchFactor(1, 4)
+        split.addWidget(self.run_area)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
         split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addWidget(subtitle)
         layout.addWidget(split, 1)
+        hide_when_short(self, subtitle)
 
         self.estimate_timer = QTimer(self)
         self.estimate_timer.setSingleShot(True)
@@ -363,6 +355,7 @@ class CompressPage(QWidget):
                 self.form.set_errors(step.errors)
             self._refresh_step_texts()
         self.estimate_timer.start()
+        self.run_area.show_estimate()
 
     def _current_step(self):
         if self.draft is None or self._shown_uid is None:
@@ -508,7 +501,7 @@ class CompressPage(QWidget):
                       reuse=self.reuse.isChecked())
         runs = ws.list_runs()
         self.log.clear()
-        self.state.start(first_run_id=(runs[-1].id if runs else 0) + 1)
+        self.state.start((runs[-1].id if runs else 0) + 1, tuple(s.technique for s in recipe.active_steps()))
         self.run_box.reset_bars(running=True)
         self.card.clear()
         steps = ", ".join(s.technique for s in recipe.active_steps)
@@ -567,6 +560,8 @@ class CompressPage(QWidget):
             return
         self.last_run = row = self._run_ws.get_run(int(outcome["run_id"]))
         self.card.show_row(row, bool(outcome.get("reused")))
+        self.state.stored(None if outcome.get("reused") else row.seconds)
+        self.run_area.show_result()
         self.run_finished.emit(row)
 
     def _latest_row(self):
@@ -587,6 +582,7 @@ class CompressPage(QWidget):
 
     def _run_ended(self) -> None:
         self.run_job = None
+        self.run_area.show_result()
         self.clock_timer.stop()
         self.time_label.setText(self.state.time_text())
         self.update_run_state()

@@ -60,11 +60,12 @@ class RecipeBox(QGroupBox):
         self.remove_button = QPushButton("Remove")
         hint = QLabel("Drag to reorder · untick to skip")
         hint.setObjectName("muted")
+        hint.setWordWrap(True)  # two short lines rather than a cut one when the box is narrow
+        self.steps.setToolTip(hint.text())
         step_buttons = QHBoxLayout()
         for w in (self.up_button, self.down_button, self.remove_button):
             step_buttons.addWidget(w)
-        step_buttons.addStretch(1)
-        step_buttons.addWidget(hint)
+        step_buttons.addWidget(hint, 1)
         self.problems_label = QLabel()
         self.problems_label.setProperty("role", "error")
         self.problems_label.setWordWrap(True)
@@ -73,7 +74,8 @@ class RecipeBox(QGroupBox):
         self.estimate_label.setObjectName("muted")
         self.estimate_label.setWordWrap(True)
         self.estimate_label.setTextFormat(Qt.TextFormat.RichText)
-        self.estimate_label.setMinimumHeight(40)
+        self.estimate_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.estimate_label.setContentsMargins(6, 6, 6, 6)  # shown by the page in its own scrolling tab
         name_row = QFormLayout()
         name_row.addRow("Name:", self.name_edit)
 
@@ -83,7 +85,6 @@ class RecipeBox(QGroupBox):
         rl.addWidget(self.steps, 1)
         rl.addLayout(step_buttons)
         rl.addWidget(self.problems_label)
-        rl.addWidget(self.estimate_label)
 
     def fill_menus(self, techniques: list, presets, examples, add_step, load_preset, open_recipe) -> None:
         """Add step: one action per technique, grouped by family; Presets: the presets and the example files."""
@@ -115,15 +116,15 @@ class StepSettingsBox(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Step settings", parent)
         self.step_title = QLabel("<b>No step selected</b>")
+        self.step_title.setWordWrap(True)
         self.step_summary = QLabel("Add a step with <b>Add step</b>, or start from a preset.")
         self.step_summary.setObjectName("muted")
         self.step_summary.setWordWrap(True)
         self.form = ParamForm()
-        scroll = scrolled(self.form)
+        scroll = scrolled(self.form, horizontal=False)  # the fields shrink to the box (ParamForm), never a side bar
         self.help_label = QLabel(HELP_HINT)
         self.help_label.setObjectName("muted")
         self.help_label.setWordWrap(True)
-        self.help_label.setMinimumHeight(34)
         self.help_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.form.help_target = self.help_label
         self.reset_button = QPushButton("Reset to defaults")

@@ -1,4 +1,4 @@
-"""The Compress page's Run box: Run and Cancel, the measurement settings, the two bars, the stage line and the log.
+"""The Compress page's Run box: Run and Cancel, the measurement settings, one bar, the stage line and the log.
 
 It only draws a :class:`gui.pages.compress_model.RunState`; the page wires the buttons.
 """
@@ -9,7 +9,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -17,12 +16,15 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from gui.icons import icon
 from gui.pages.compress_model import RunState
+from gui.widgets.scroll import scrolled
 
 
 class RunBox(QGroupBox):
@@ -58,11 +60,13 @@ class RunBox(QGroupBox):
         measure = QHBoxLayout()
         measure.addWidget(QLabel("Threads:"))
         measure.addWidget(self.threads)
-        measure.addSpacing(10)
+        measure.addSpacing(6)
         measure.addWidget(QLabel("Train on:"))
         measure.addWidget(self.device)
-        measure.addSpacing(10)
-        measure.addWidget(QLabel("Latency repeats:"))
+        measure.addSpacing(6)
+        repeats_label = QLabel("Repeats:")
+        repeats_label.setToolTip(self.repeats.toolTip())
+        measure.addWidget(repeats_label)
         measure.addWidget(self.repeats)
         measure.addStretch(1)
         self.reason_label = QLabel()
@@ -73,46 +77,39 @@ class RunBox(QGroupBox):
         self.overall.setFormat("not running")
         self.overall.setValue(0)
         self.time_label = QLabel("")
-        self.time_label.setMinimumWidth(190)
         self.time_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.stage_label = QLabel("Not running")
         self.stage_label.setObjectName("muted")
-        self.stage_bar = QProgressBar()
-        self.stage_bar.setRange(0, 1000)
-        self.stage_bar.setFormat("")
-        self.stage_bar.setValue(0)
-        bars = QFormLayout()
-        bars.setHorizontalSpacing(10)
+        self.stage_bar = self.overall  # one bar per task: the stage's own progress is in the stage line
         overall_row = QHBoxLayout()
         overall_row.addWidget(self.overall, 1)
         overall_row.addWidget(self.time_label)
-        bars.addRow("Recipe:", overall_row)
-        bars.addRow("Step:", self.stage_bar)
+        self.stage_label.setWordWrap(True)
         self.log = QPlainTextEdit()
         self.log.setObjectName("log")
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
+        self.log.setMinimumHeight(48)
         self.log.setPlaceholderText("The run's log: each stage, each finished step with its numbers, and any problem.")
         rb = QVBoxLayout(self)
+        rb.setSpacing(4)
         rb.addLayout(controls)
         rb.addLayout(measure)
         rb.addWidget(self.reason_label)
-        rb.addLayout(bars)
+        rb.addLayout(overall_row)
         rb.addWidget(self.stage_label)
         rb.addWidget(self.log, 1)
 
     def show_state(self, state: RunState) -> None:
         """Draw the bars, the stage line and the clock from ``state``."""
         self.overall.setValue(int(1000 * state.overall))
-        self.stage_bar.setValue(int(1000 * state.stage_fraction))
-        self.stage_label.setText(state.stage_text)
+        step = f" · {100 * state.stage_fraction:.0f} % of this step" if state.running and 0 < state.stage_fraction < 1 else ""
+        self.stage_label.setText(state.stage_text + step)
         self.time_label.setText(state.time_text())
 
     def reset_bars(self, running: bool) -> None:
         self.overall.setValue(0)
-        self.stage_bar.setValue(0)
-        self.overall.setFormat("%p %" if running else "not running")
-        self.stage_bar.setFormat("%p %" if running else "")
+        self.overall.setFormat("Recipe: %p %" if running else "not running")
 
     def set_running(self, running: bool, reason: str, can_cancel: bool) -> None:
         """Buttons and settings for the run state; ``reason``: why Run is not possible ("" when it is)."""
@@ -122,3 +119,32 @@ class RunBox(QGroupBox):
         self.reason_label.setVisible(bool(reason) and not running)
         for w in (self.threads, self.device, self.repeats, self.reuse):
             w.setEnabled(not running)
+
+
+class RunArea(QSplitter):
+    """The page's lower half: the Run box beside a tab pair, the recipe's estimate and the run's result.
+
+    The estimate sits in its own scrolling tab (it no longer pushes the step list about when it updates);
+    a run's result replaces it in view once the run ends, editing the recipe brings the estimate back.
+    """
+
+    def __init__(self, run_box: RunBox, card: QWidget, estimate: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.estimate_tab = scrolled(estimate, horizontal=False)
+        self.result_tab = scrolled(card, horizontal=False)
+        self.tabs.addTab(self.estimate_tab, "Estimate")
+        self.tabs.addTab(self.result_tab, "Result")
+        self.tabs.setMinimumWidth(360)
+        self.addWidget(run_box)
+        self.addWidget(self.tabs)
+        self.setStretchFactor(0, 4)
+        self.setStretchFactor(1, 5)
+        self.setChildrenCollapsible(False)
+
+    def show_result(self) -> None:
+        self.tabs.setCurrentWidget(self.result_tab)
+
+    def show_estimate(self) -> None:
+        self.tabs.setCurrentWidget(self.estimate_tab)

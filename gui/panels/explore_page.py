@@ -84,6 +84,7 @@ class ExplorePage(QWidget):
     export_requested = Signal(object)  # RunRow
     compare_requested = Signal(object, object)  # RunRow, RunRow
     details_requested = Signal(object)  # RunRow
+    classes_requested = Signal(int)  # run id: per-class accuracy before and after
     rerun_requested = Signal(object)  # RunRow
     sweep_requested = Signal()
     target_changed = Signal(object)  # Budgets
@@ -206,7 +207,7 @@ class ExplorePage(QWidget):
         self.poll.timeout.connect(self._poll)
         self.poll.start()
         self._load_targets()
-        self.x_combo.currentIndexChanged.connect(lambda _: self._changed(x_axis=self.x_axis))
+        self.x_combo.currentIndexChanged.connect(lambda _: self._axis_changed())
         self.log_check.toggled.connect(lambda on: self._changed(log_x=on))
         self.target_combo.currentIndexChanged.connect(lambda _: self._budgets_changed())
         self.latency_budget.valueChanged.connect(lambda _: self._budgets_changed())
@@ -273,7 +274,38 @@ class ExplorePage(QWidget):
 
     @property
     def x_axis(self) -> str:
-        return str(self.x_combo.currentData())
+        """``size``, ``latency``, ``macs`` or ``device`` (then :attr:`device` names the board)."""
+        return str(self.x_combo.currentData()).partition(":")[0]
+
+    @property
+    def device(self) -> str:
+        return str(self.x_combo.currentData()).partition(":")[2]
+
+    def _axis_changed(self) -> None:
+        self._changed(x_axis=self.x_axis, device=self.device)
+
+    def _load_measurements(self) -> None:
+        """The boards runs were measured on (core.devices): one "Latency on BOARD" axis each."""
+        from core.devices.measurements import device_latencies, measured_devices
+
+        measured: dict = {}
+        try:
+            for device in measured_devices(self.workspace) if self.workspace is not None else []:
+                runs, bases = (device_latencies(self.workspace, device, role) for role in ("run", "baseline"))
+                measured[device] = ({k: m["latency_ms"]["median"] for k, m in runs.items()},
+                                    {k: m["latency_ms"]["median"] for k, m in bases.items()})
+        except Exception:  # an unreadable measurements table must not take the page down
+            measured = {}
+        self.model.measured = measured
+        current = self.x_combo.currentData()
+        self.x_combo.blockSignals(True)
+        while self.x_combo.count() > len(AXIS_CHOICES):
+            self.x_combo.removeItem(self.x_combo.count() - 1)
+        for device in measured:
+            self.x_combo.addItem(f"Latency on {device} (measured)", f"device:{device}")
+        self.x_combo.setCurrentIndex(max(self.x_combo.findData(current), 0))
+        self.x_combo.blockSignals(False)
+        self.model.state.x_axis, self.model.state.device = self.x_axis, self.device
 
     # ------------------------------------------------------------------ workspace and refresh
 
@@ -336,6 +368,7 @@ class ExplorePage(QWidget):
         self.dirty = False
         rows = self.workspace.list_runs() if self.workspace is not None else []
         self.model.all_rows, self.model.sweep_axes = rows, self._sweep_axes(rows)
+        self._load_measurements()
         self._fill_filter(self.model_filter, "All models", self.model.models(), self.model.state.model)
         self._fill_filter(self.data_filter, "All datasets", self.model.datasets(), self.model.state.data)
         self._show()
@@ -399,6 +432,8 @@ class ExplorePage(QWidget):
         where = self.workspace.path if self.workspace is not None else "—"
         hidden = self.model.hidden_stopped
         more = f", {hidden} failed/cancelled hidden" if hidden else ""
+        if self.model.state.x_axis == "device" and self.model.not_measured:
+            more += f", {self.model.not_measured} not measured on {self.model.state.device}"
         self.caption.setText(f"{len(rows)} run{'s' if len(rows) != 1 else ''} ({plotted} measured{more}) in <code>{where}</code>")
         self.caption.setToolTip(str(where))
         self.empty.setVisible(not self.model.all_rows)
@@ -471,6 +506,8 @@ class ExplorePage(QWidget):
         rerun.setToolTip("Run the same recipe on the same model and data again (nothing is reused)")
         export = menu.addAction("Export…", lambda: self.export_requested.emit(row))
         export.setEnabled(row.status == "done")
+        classes = menu.addAction("Per-class accuracy…", lambda: self.classes_requested.emit(row.id))
+        classes.setEnabled(row.status == "done")
         menu.addSeparator()
         label = f"Delete {len(rows)} runs…" if len(rows) > 1 else f"Delete run #{row.id}…"
         delete = menu.addAction(label, lambda: self.delete_runs([r.id for r in rows]))

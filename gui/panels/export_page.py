@@ -47,7 +47,7 @@ from gui.style import ERROR_COLOUR
 from gui.widgets.bundle_view import BundleView
 from gui.widgets.export_text import format_text, target_summary
 from gui.widgets.fit_view import FitView
-from gui.widgets.scroll import scrolled
+from gui.widgets.scroll import hide_when_short, scrolled
 
 __all__ = ["ExportPage", "bundles_dir"]
 
@@ -128,7 +128,7 @@ class ExportPage(QWidget):
         self.format_info = _muted()
         for combo in (self.source_combo, self.target_combo, self.format_combo):  # long items must not widen the column
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(24)
+            combo.setMinimumContentsLength(12)
         self.out_edit = QLineEdit()
         self.out_edit.setPlaceholderText("Folder for the bundle (new or empty)")
         self.out_edit.setToolTip("The bundle appears here only when it is complete")
@@ -166,9 +166,11 @@ class ExportPage(QWidget):
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
-        buttons.addWidget(QLabel("Parity check on"))
-        buttons.addWidget(self.parity_spin)
-        buttons.addWidget(QLabel("images"))
+        parity_row = QHBoxLayout()  # its own row: beside the buttons it widened the column past a 1024-px window
+        parity_row.addWidget(QLabel("Parity check on"))
+        parity_row.addWidget(self.parity_spin)
+        parity_row.addWidget(QLabel("validation images"))
+        parity_row.addStretch(1)
         self.reason_label = _muted()
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
@@ -178,6 +180,7 @@ class ExportPage(QWidget):
         export_box = QGroupBox("Export")
         el = QVBoxLayout(export_box)
         el.addLayout(buttons)
+        el.addLayout(parity_row)
         el.addWidget(self.anyway)
         el.addWidget(self.reason_label)
         el.addWidget(self.bar)
@@ -217,6 +220,7 @@ class ExportPage(QWidget):
         layout.addWidget(title)
         layout.addWidget(subtitle)
         layout.addLayout(columns, 1)
+        hide_when_short(self, subtitle)
 
         self.source_combo.currentIndexChanged.connect(lambda i: self._source_changed())
         self.target_combo.currentIndexChanged.connect(lambda i: self._target_changed())

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListWidget,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -20,11 +15,13 @@ from PySide6.QtWidgets import (
 
 from core import fmt
 from core.app.session import Session
+from gui.dialogs.torchvision_dialog import TorchvisionPicker
 from gui.panels.summary import SummaryCard
 from gui.widgets.table import DataTable
 
-FIELDS = ("Name", "Format", "Source", "Input", "Classes", "Parameters", "MACs", "File size", "Baseline", "Notes")
+FIELDS = ("Name", "Format", "Source", "Input", "Classes", "Parameters", "MACs", "Source file", "Deployable file", "Baseline", "Notes")
 EVALUATE_TIP = "Accuracy on the validation split, file size, MACs and latency (PyTorch and ONNX Runtime)"
+DEPLOYABLE_PENDING = "measured with the baseline (Evaluate baseline): the ONNX file runs and bundles hold"
 COLUMNS = ("#", "Layer", "Type", "Output shape", "Params", "MACs", "Share of MACs")
 # a short list shown before torchvision is imported; the dialog offers every classification model once it is
 COMMON_TORCHVISION = (
@@ -47,54 +44,10 @@ def torchvision_names() -> list[str]:
     return sorted(COMMON_TORCHVISION)
 
 
-class TorchvisionPicker(QDialog):
-    """A searchable list of torchvision architectures (random init; weights come from a state_dict file)."""
-
-    def __init__(self, names: list[str], parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Open a torchvision architecture")
-        self.resize(420, 480)
-        self.search = QLineEdit(placeholderText="Search, e.g. mobilenet")
-        self.search.setClearButtonEnabled(True)
-        self.list = QListWidget()
-        self.list.addItems(names)
-        self.search.textChanged.connect(self._filter)
-        self.list.itemDoubleClicked.connect(lambda item: self.accept())
-        note = QLabel("Randomly initialised (EdgeSlim never downloads weights): load trained weights as a "
-                      "state_dict with <code>edgeslim-cli … --weights FILE</code>, or open a saved model file.")
-        note.setWordWrap(True)
-        note.setObjectName("muted")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.search)
-        layout.addWidget(self.list, 1)
-        layout.addWidget(note)
-        layout.addWidget(buttons)
-        if self.list.count():
-            self.list.setCurrentRow(0)
-
-    def _filter(self, text: str) -> None:
-        first = None
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            hidden = text.lower() not in item.text().lower()
-            item.setHidden(hidden)
-            if not hidden and first is None:
-                first = item
-        if first is not None:
-            self.list.setCurrentItem(first)
-
-    def chosen(self) -> Optional[str]:
-        item = self.list.currentItem()
-        return item.text() if item and not item.isHidden() else None
-
-
 class ModelPage(QWidget):
     """Summary card and per-layer table of ``session.model``; "Evaluate baseline" measures it on the data."""
 
-    torchvision_requested = Signal(str)
+    torchvision_requested = Signal(str, object)  # the architecture's name, its ModelSource options (weights, num_classes)
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,7 +58,8 @@ class ModelPage(QWidget):
         self.open_button = QPushButton("Open model file…")
         self.open_button.setToolTip("A state_dict, a torch.export program (.pt2), TorchScript, a full pickle (asks for trust) or ONNX")
         self.torchvision_button = QPushButton("torchvision…")
-        self.torchvision_button.setToolTip("A torchvision classification architecture by name (randomly initialised)")
+        self.torchvision_button.setToolTip("A torchvision classification architecture by name, with a weights file "
+                                           "(or the one torchvision cached) and its class count")
         self.torchvision_button.clicked.connect(self.pick_torchvision)
         self.demo_button = QPushButton("Load demo model")
         self.evaluate_button = QPushButton("Evaluate baseline")
@@ -134,12 +88,13 @@ class ModelPage(QWidget):
         layout.addWidget(self.layers, 1)
         self._blocked = False  # the Baseline row shows why model and data cannot run together
         self._baselines: dict = {}  # (model source, data source) -> the Baseline row measured on them
+        self._deployable: dict = {}  # (model source, data source) -> the ONNX file size measured with the baseline
         session.subscribe(self._on_change)
 
     def pick_torchvision(self) -> None:
         dialog = TorchvisionPicker(torchvision_names(), self)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.chosen():
-            self.torchvision_requested.emit(dialog.chosen())
+            self.torchvision_requested.emit(dialog.chosen(), dialog.options())
 
     def _on_change(self, name: str) -> None:
         if name == "model":
@@ -186,6 +141,10 @@ class ModelPage(QWidget):
         text = " · ".join(parts) + f"  (batch {latency.get('batch', 1)}, {latency.get('threads', '?')} threads)"
         self._baselines[self.session.sources()] = text
         self.summary.set("Baseline", text)
+        if metrics.get("size_bytes"):  # core.metrics.size.serialized_size: the figure the run card and Export show
+            deployable = f"ONNX {fmt.size(metrics['size_bytes'])} ({fmt.size(metrics.get('zip_bytes'))} zipped)"
+            self._deployable[self.session.sources()] = deployable
+            self.summary.set("Deployable file", deployable)
 
     def evaluation_failed(self, message: str) -> None:
         self.eval_bar.setVisible(False)
@@ -213,7 +172,10 @@ class ModelPage(QWidget):
             size = model.file_path.stat().st_size if model.file_path else None
         except OSError:
             pass
-        s.set("File size", fmt.size(size) if size is not None else "— (built in memory)")
+        # the file opened, not what a bundle holds: that is the ONNX file the baseline measures (as runs and Export do)
+        s.set("Source file", f"{fmt.size(size)} ({model.file_path.suffix or 'file'} as opened)" if size is not None
+              else "— (built in memory)")
+        s.set("Deployable file", self._deployable.get(self.session.sources(), DEPLOYABLE_PENDING))
         s.set("Baseline", "not measured yet: press Evaluate baseline (needs data)")
         if report is None:
             return

@@ -96,9 +96,8 @@ def ops_text(preview: dict, target) -> tuple[str, str]:
     n = f"{len(ops)} op type{'s' if len(ops) != 1 else ''}"
     if bad:
         return f"{n}; {target.label} cannot run {len(bad)} of them (see below)", "error"
-    unknown = [w for w in fit.get("warnings", []) if w.startswith("ops not on")]
-    if unknown:
-        return f"{n}; " + unknown[0], "warn"
+    if fit.get("ops_warning"):
+        return f"{n}; " + fit["ops_warning"], "warn"
     if not ops:
         return "—", "ok"
     if target.ops.supported:

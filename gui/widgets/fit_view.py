@@ -218,7 +218,7 @@ class FitView(QFrame):
             self.problems.setText(f"<b style='color:{ERROR_COLOUR}'>What does not fit, and what to do:</b>"
                                   f"<ul style='margin-top:2px; margin-left:-18px; color:{ERROR_COLOUR}'>{items}</ul>")
         self.problems.setVisible(bool(problems))
-        warnings = [w for w in fit.get("warnings", []) if not w.startswith("ops not on")]
+        warnings = [w for w in fit.get("warnings", []) if w != fit.get("ops_warning")]  # shown on the ops row
         self.values["warnings"] = "\n".join(warnings)
         if warnings:
             items = "".join(f"<li>{_html(w)}</li>" for w in warnings)

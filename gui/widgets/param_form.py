@@ -68,7 +68,8 @@ class NumberBox(QDoubleSpinBox):
         self.setKeyboardTracking(True)
         self.setAccelerated(True)
         self.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.UpDownArrows)
-        self.setFixedWidth(112)
+        self.setMinimumWidth(76)  # shrinks with a narrow form rather than pushing it past its box
+        self.setMaximumWidth(112)
         self.setAlignment(Qt.AlignmentFlag.AlignRight)
 
     def validate(self, text: str, pos: int):  # noqa: D401 (Qt name)
@@ -138,7 +139,7 @@ class ParamField(QWidget):
                 self.slider.setRange(0, SLIDER_STEPS if (kind == "float" or self.log_scale) else int(spec.max - spec.min))
                 if kind == "int" and not self.log_scale and spec.max - spec.min > SLIDER_STEPS:
                     self.slider.setRange(0, SLIDER_STEPS)
-                self.slider.setMinimumWidth(120)
+                self.slider.setMinimumWidth(48)
                 self.slider.valueChanged.connect(self._slider_moved)
                 row.addWidget(self.slider, 1)
             self.editor.valueChanged.connect(self._number_changed)
@@ -150,6 +151,8 @@ class ParamField(QWidget):
                 row.addStretch(1)
         elif kind == "choice":
             self.editor = QComboBox()
+            self.editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            self.editor.setMinimumContentsLength(6)  # long choices elide rather than widen the form
             for choice in spec.choices:
                 self.editor.addItem(str(choice), choice)
             self.editor.currentIndexChanged.connect(lambda i: self._emit(self.editor.itemData(i)))
@@ -299,6 +302,7 @@ class ParamForm(QWidget):
         self.form = QFormLayout()
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # narrow: the label above its field
         self.form.setHorizontalSpacing(12)
         self.form.setVerticalSpacing(8)
         self.step_error = QLabel()

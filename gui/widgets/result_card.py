@@ -10,6 +10,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from core import fmt
+from gui.pages.compress_model import clock, step_notes
 from gui.style import ERROR_COLOUR, GOOD_COLOUR, MUTED_COLOUR
 
 EMPTY_TEXT = (
@@ -135,7 +136,7 @@ class ResultCard(QFrame):
     def show_row(self, row, reused: bool = False, note: str = "") -> None:
         self.row = row
         status = row.status
-        seconds = f" in {row.seconds:.0f} s" if row.seconds else ""
+        seconds = f" in {clock(row.seconds)}" if row.seconds else ""  # the run box says "Took" the same
         heading = {"done": f"Run #{row.id} finished{seconds}", "cancelled": f"Run #{row.id} cancelled{seconds}",
                    "failed": f"Run #{row.id} failed", "interrupted": f"Run #{row.id} interrupted"}.get(status, f"Run #{row.id}: {status}")
         self.title.setText(f"<b>{heading}</b> — {row.name}")
@@ -155,7 +156,7 @@ class ResultCard(QFrame):
         self.status.setText("<br>".join(lines))
         self.status.setVisible(bool(lines))
         summaries = [f"{s.get('index', i)}. <b>{s.get('technique')}</b>: {s.get('summary', '')}" for i, s in enumerate(row.steps or [], start=1)]
-        notes = [f"<span style='color:{MUTED_COLOUR}'>note: {n}</span>" for s in (row.steps or []) for n in s.get("notes", [])]
+        notes = [f"<span style='color:{MUTED_COLOUR}'>note: {n}</span>" for n in step_notes(row.steps or [])]
         self.steps.setText("<br>".join(summaries + notes[:4]))
         self.steps.setVisible(bool(summaries))
         artifact = (row.artifacts or {}).get("onnx") or (row.artifacts or {}).get("pt2")

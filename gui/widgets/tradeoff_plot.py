@@ -114,7 +114,7 @@ class TradeoffPlot(QWidget):
         bases = [b for b in model.baselines if b.accuracy is not None and b.value(x_axis) is not None
                  and (not log_x or (b.value(x_axis) or 0) > 0)]
         self.scale, unit = axis_scale(x_axis, [s.value(x_axis) for s in shown] + [b.value(x_axis) for b in bases])
-        label, _, _ = AXES[x_axis]
+        label = f"Latency on {model.state.device} (measured)" if x_axis == "device" else AXES[x_axis][0]
         item = self.view.getPlotItem()
         item.setLabel("bottom", f"{label} ({unit}{', log scale' if log_x else ''})")
         item.setLabel("left", "Top-1 accuracy (%)")

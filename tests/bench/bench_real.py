@@ -17,7 +17,9 @@ model's own predictions.
    validation views, in one process: EdgeSlim ``quantize.static``, ONNX
    Runtime ``quantize_static`` defaults, ONNX Runtime QDQ U8S8 per-channel,
    NNCF ``nncf.quantize``; EdgeSlim's ``prune.structured`` 0.3 + one finetune
-   epoch (``run_recipe``), and the quantization-sensitivity suggestion applied.
+   epoch (``run_recipe``), the quantization-sensitivity suggestion applied, and
+   ``quantize.static`` with ``max_drop = 2`` (the accuracy-target fallback),
+   ``equalize`` and ``bias_correction`` (issue 18).
    Every file is scored with ONNX Runtime the same way and timed in one
    interleaved loop per batch size (2 threads, medians, sessions whose idle
    threads sleep: spinning ones slow the next session down several times).
@@ -28,7 +30,9 @@ the 2-core machine; ``--quick`` (24 photos, 2 views each) for development.
 
 A row that fails prints as FAILED with its one-line reason; the rest go on.
 
-    .venv-bench/bin/python tests/bench/bench_real.py [--quick] [--only static,nncf] [--out DIR]
+    .venv-bench/bin/python tests/bench/bench_real.py [--quick] [--int8] [--only static,nncf] [--out DIR]
+
+``--int8`` runs only the int8 section (about 10 min instead of 15+); ``--only`` picks its rows.
 """
 
 from __future__ import annotations
@@ -59,7 +63,9 @@ import real_data  # noqa: E402
 import real_peers  # noqa: E402
 
 FORMATS = ("state_dict", "pt2-static", "onnx-batch1", "onnx-dynamic")
-METHODS = ("static", "static-defaults", "ort-defaults", "ort-u8s8", "nncf", "prune30+ft", "sensitivity")
+METHODS = ("static", "static-defaults", "ort-defaults", "ort-u8s8", "nncf", "prune30+ft", "sensitivity",
+           "max_drop2", "equalize", "bias_correction")
+INT8 = ("static", "static-defaults", "ort-u8s8", "nncf", "max_drop2", "equalize", "bias_correction")  # --int8
 ROW_KEYS = ("formats", *METHODS)
 ARCH = "efficientnet_lite2"
 
@@ -118,8 +124,11 @@ def torch_predict(model: torch.nn.Module, x: torch.Tensor, batch: int = 32) -> n
     return torch.cat([model(x[i: i + batch]).argmax(1) for i in range(0, len(x), batch)]).numpy()
 
 
-def save_formats(model: torch.nn.Module, out: Path) -> dict[str, Path]:
-    """The network as users save it: state_dict, static .pt2, batch-1 ONNX (defaults), dynamic ONNX (TorchScript)."""
+def save_formats(model: torch.nn.Module, out: Path, only_dynamic: bool = False) -> dict[str, Path]:
+    """The network as users save it: state_dict, static .pt2, batch-1 ONNX (defaults), dynamic ONNX (TorchScript).
+
+    ``only_dynamic``: just the dynamic ONNX file every int8 row starts from (the format table is not run).
+    """
     import warnings
 
     x = torch.randn(1, 3, real_data.SIZE, real_data.SIZE)
@@ -129,13 +138,15 @@ def save_formats(model: torch.nn.Module, out: Path) -> dict[str, Path]:
         "onnx-batch1": out / "efficientnet_lite2_b1.onnx",
         "onnx-dynamic": out / "efficientnet_lite2_dyn.onnx",
     }
-    torch.save(model.state_dict(), paths["state_dict"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.export.save(torch.export.export(model, (x,)), paths["pt2-static"])
-        torch.onnx.export(model, (x,), str(paths["onnx-batch1"]))
         torch.onnx.export(model, (x,), str(paths["onnx-dynamic"]), dynamo=False, input_names=["input"],
                           output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        if only_dynamic:
+            return paths
+        torch.save(model.state_dict(), paths["state_dict"])
+        torch.export.save(torch.export.export(model, (x,)), paths["pt2-static"])
+        torch.onnx.export(model, (x,), str(paths["onnx-batch1"]))
     return paths
 
 
@@ -145,6 +156,7 @@ def save_formats(model: torch.nn.Module, out: Path) -> dict[str, Path]:
 def evaluate_formats(paths: dict[str, Path], bundle, repeats: int) -> list[dict]:
     """EdgeSlim's evaluate (load_model + check_compatible + measure_model) on every saved format."""
     from core.metrics import check_compatible, measure_model
+    from core.metrics.latency import TimingOptions
     from core.models import load_model
 
     rows = []
@@ -158,7 +170,7 @@ def evaluate_formats(paths: dict[str, Path], bundle, repeats: int) -> list[dict]
             kwargs = {"arch": f"timm:{ARCH}", "num_classes": 1000} if fmt == "state_dict" else {}
             model = load_model(str(path), input_shape=(3, real_data.SIZE, real_data.SIZE), **kwargs)
             check_compatible(model, bundle)
-            m = measure_model(model, bundle, batch=1, threads=2, repeats=repeats, warmup=5)
+            m = measure_model(model, bundle, timing=TimingOptions(batch=1, threads=2, warmup=5, repeats=repeats))
             row.update(agreement=m.accuracy, n=m.n_eval, torch_ms=m.latency_ms("torch"),
                        ort_ms=m.latency_ms("onnxruntime"), notes=[*model.notes, *m.notes])
         except Exception as exc:  # a failing format is a result, not the end of the benchmark
@@ -243,6 +255,12 @@ def run_methods(selected: list[str], onnx_path: Path, module: torch.nn.Module, b
         "sensitivity": (f"EdgeSlim quantize.static + sensitivity suggestion ({sens_method})",
                         lambda d: sensitivity_applied(onnx_path, bundle, d, sens_method)),
     }
+    for key, extra in (("max_drop2", {"max_drop": 2.0}), ("equalize", {"equalize": True}),
+                       ("bias_correction", {"bias_correction": True})):
+        shown = ", ".join(f"{k} = {str(v).lower()}" for k, v in extra.items())
+        jobs[key] = (f"EdgeSlim quantize.static ({shown}, all {n_calib} calibration images)",
+                     lambda d, extra=extra: _edgeslim_step("quantize.static", {"calibration_samples": n_calib, **extra},
+                                                           onnx_path, bundle, d))
     order = list(METHODS)
     for i, extra in enumerate(static_variants, start=1):
         params = {"calibration_samples": n_calib, **extra}
@@ -356,6 +374,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="few photos and views, few timing rounds (development)")
     p.add_argument("--only", default="", help=f"comma-separated rows: {', '.join(ROW_KEYS)} (default: all)")
+    p.add_argument("--int8", action="store_true",
+                   help=f"only the int8 section ({', '.join(INT8)}; with --only, those rows): no format evaluation, "
+                        "no pruning, only the dynamic ONNX file exported")
     p.add_argument("--out", help="folder for the saved models (default: a temporary folder)")
     p.add_argument("--sens-method", default="error", choices=("error", "exclude_one", "only_one"),
                    help="quantization-sensitivity method for the suggestion row (default error: one pass, fast)")
@@ -368,7 +389,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    selected = [s.strip() for s in args.only.split(",") if s.strip()] or list(ROW_KEYS)
+    selected = [s.strip() for s in args.only.split(",") if s.strip()] or list(INT8 if args.int8 else ROW_KEYS)
+    if args.int8:
+        selected = [s for s in selected if s != "formats"]
     unknown = [s for s in selected if s not in ROW_KEYS]
     if unknown:
         print(f"unknown --only rows: {', '.join(unknown)}; choose from {', '.join(ROW_KEYS)}", file=sys.stderr)
@@ -395,7 +418,7 @@ def main(argv=None) -> int:
         gt = [(calib_labels[i], c) for i, c in views.gt_calib] + [(val_labels[i], c) for i, c in views.gt_val]
         gt_top1 = sum(int(p == c) for p, c in gt) / len(gt) if gt else None
         bundle = real_data.make_bundle(views, calib_labels, val_labels, mean, std, [str(i) for i in range(1000)])
-        paths = save_formats(model, out)
+        paths = save_formats(model, out, only_dynamic="formats" not in selected)
         repeats = {1: args.repeats or (8 if args.quick else 40), 8: args.repeats or (4 if args.quick else 20)}
 
         fmt_rows = evaluate_formats(paths, bundle, repeats[1]) if "formats" in selected else []

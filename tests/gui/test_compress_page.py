@@ -315,3 +315,59 @@ def test_stale_help_and_baseline_do_not_stay(qtbot, demo_window):
     wait_idle(qtbot, win)
     assert win.model_page.summary.values["Baseline"].text() == measured
     assert win.errors == []
+
+
+# ---------------------------------------------------------------------------------------------- words (issue 17, item 7)
+
+PRUNE_NOTE = "pruned networks lose accuracy: follow this step with finetune (a few epochs usually win most of it back)"
+
+
+def _row(steps: list, seconds: float = 38.2):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(id=7, status="done", name="deep compression", error=None, final={}, baseline={},
+                           steps=steps, seconds=seconds, artifacts={})
+
+
+def test_the_card_does_not_advise_finetune_when_a_finetune_step_follows(qtbot):
+    from gui.widgets.result_card import ResultCard
+
+    card = ResultCard()
+    qtbot.addWidget(card)
+    prune = {"index": 1, "technique": "prune.structured", "summary": "40 % channels", "notes": [PRUNE_NOTE]}
+    card.show_row(_row([prune, {"index": 2, "technique": "finetune", "summary": "3 epochs"}]))
+    assert "follow this step with finetune" not in card.steps.text()
+    card.show_row(_row([prune, {"index": 2, "technique": "quantize.static", "summary": "int8"}]))
+    assert "follow this step with finetune" in card.steps.text()
+
+
+def test_the_run_log_drops_the_finetune_advice_when_finetune_is_next():
+    from core.app.events import PartialResult
+    from gui.pages.compress_model import RunState
+
+    lines: list[str] = []
+    state = RunState(log=lines.append)
+    state.start(1, ("prune.structured", "finetune", "quantize.static"))
+    state.handle(PartialResult("step", {"index": 1, "technique": "prune.structured", "notes": [PRUNE_NOTE], "metrics": {}}))
+    assert lines and not any("follow this step" in line for line in lines)
+
+
+def test_one_run_has_one_duration_on_the_card_the_clock_and_the_log(qtbot):
+    from core.app.events import Done
+    from gui.pages.compress_model import RunState
+    from gui.widgets.result_card import ResultCard
+
+    now = [100.0]
+    lines: list[str] = []
+    state = RunState(log=lines.append, clock_now=lambda: now[0])
+    state.start(7)
+    now[0] = 145.0  # the window waited for the worker too: 45 s on its clock, 38 s of run
+    state.handle(Done({"run_id": 7, "status": "done"}))
+    state.stored(38.2)
+    card = ResultCard()
+    qtbot.addWidget(card)
+    card.show_row(_row([], seconds=38.2))
+    assert state.time_text() == "Took 0:38"
+    assert "in 0:38" in card.title.text()
+    said = [line for line in lines if "s;" in line or "took" in line.lower()]
+    assert said == ["The run took 0:38."], lines

@@ -86,6 +86,23 @@ def test_evaluate_baseline_shows_accuracy_and_latency(qtbot, window):
     assert "top-1" in text and "ONNX Runtime" in text and "ms" in text, text
 
 
+def test_the_model_page_tells_the_source_file_from_the_deployable_onnx_file(qtbot, window):
+    """The .pt opened and the ONNX file a run or bundle holds are two sizes, each named (issue 17, item 3)."""
+    from core import fmt
+    from core.metrics.size import serialized_size
+
+    window.load_demo()
+    wait_idle(qtbot, window)
+    values = window.model_page.summary.values
+    assert "File size" not in values
+    assert "Evaluate baseline" in values["Deployable file"].text()
+    window.evaluate_baseline()
+    wait_idle(qtbot, window)
+    onnx = serialized_size(window.session.model).bytes  # what runs and Export report as the ONNX file
+    assert fmt.size(onnx) in values["Deployable file"].text()
+    assert values["Source file"].text().startswith("—") or "as opened" in values["Source file"].text()
+
+
 # ---------------------------------------------------------------------------- opening files
 
 
@@ -297,3 +314,33 @@ def test_quit_during_a_run_asks_then_stops_the_run_cleanly(qtbot, make_window, t
     with Workspace(tmp_path / "workspace") as ws:
         assert [r.status for r in ws.list_runs()] == ["cancelled"]
     assert "ProgrammingError" not in capfd.readouterr().err
+
+
+def test_the_torchvision_dialog_opens_a_model_with_weights_and_a_class_count(qtbot, window, tmp_path, monkeypatch):
+    """Issue 17 #10: the weights file and class count the loader's messages ask for exist in the window."""
+    from PySide6.QtWidgets import QDialog
+
+    from core.app.controls import for_app, ask
+    from gui.dialogs import torchvision_dialog
+
+    cached = tmp_path / "resnet18-f37072fd.pth"
+    cached.write_bytes(b"")
+    monkeypatch.setattr(torchvision_dialog, "cached_weights", lambda name: cached if name == "resnet18" else None)
+    picker = torchvision_dialog.TorchvisionPicker(["mobilenet_v2", "resnet18"])
+    qtbot.addWidget(picker)
+    picker.search.setText("resnet")
+    picker.cached_button.click()
+    assert picker.weights_edit.text() == str(cached) and "found" in picker.cache_label.text()
+    picker.classes.setValue(10)
+    assert picker.options() == {"weights": str(cached), "num_classes": 10}
+
+    asked = []
+    monkeypatch.setattr(window, "load_model", lambda spec, **options: asked.append((spec, options)))
+    monkeypatch.setattr(torchvision_dialog.TorchvisionPicker, "exec", lambda self: (
+        self.search.setText("resnet18"), self.cached_button.click(), self.classes.setValue(10))
+        and QDialog.DialogCode.Accepted or QDialog.DialogCode.Accepted)
+    window.model_page.pick_torchvision()
+    assert asked == [("torchvision:resnet18", {"weights": str(cached), "num_classes": 10})]
+    # the messages name these controls as the dialog labels them
+    assert "Weights file" in for_app(ask("weights")) and "Classes" in for_app(ask("num_classes"))
+    assert "Image size" in for_app(ask("image_size")) and window.data_page.image_size.isVisibleTo(window.data_page)

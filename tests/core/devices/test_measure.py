@@ -216,6 +216,8 @@ def test_runs_show_carries_the_measurement_and_delete_removes_it(board, stored_r
     assert [(m["device"], m["role"]) for m in shown["measurements"]] == [("pi", "run")]
     assert main(["runs", "show", str(run_id), "--workspace", str(ws_path)]) == 0
     assert "measured on pi (run): median" in capsys.readouterr().out
+    code = main(["export", "--run", str(run_id), "--workspace", str(ws_path), "--target", "rpi5", "--check", "--quiet"])
+    assert code in (0, 3) and "estimated, calibrated on 1 measurement" in capsys.readouterr().out
     with Workspace(ws_path) as ws:
         ws.delete_run(run_id)
         assert measurements_for_run(ws, run_id) == []

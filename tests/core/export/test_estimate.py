@@ -194,3 +194,13 @@ def test_tensorrt_needs_symmetric_int8(fp32_file, int8_file, tmp_path):
     relaxed = replace(jetson, quantization=Quantization("S8S8", symmetric=True, required=False))
     report = check_fit(relaxed, "onnx-int8", proto=onnx.load(str(int8_file)))
     assert report.fits and report.warnings  # not required: a warning only
+
+
+def test_ops_outside_the_profile_list_are_a_warning_and_data():
+    from core.export.targets import get_target
+
+    t = get_target("stm32h7")
+    report = check_fit(t, "onnx-int8", None, ["Conv", "MyCustomOp"])
+    assert report.ops_warning and report.ops_warning in report.warnings and "MyCustomOp" in report.ops_warning
+    assert report.to_dict()["ops_warning"] == report.ops_warning  # views read it as data, never by matching text
+    assert check_fit(t, "onnx-int8", None, ["Conv"]).ops_warning == ""
