@@ -122,12 +122,14 @@ def train_classifier(
     cancel: Optional[CancelToken] = None,
     loss_fn: Optional[Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = None,
     companions: tuple[nn.Module, ...] = (),
+    on_epoch: Optional[Callable[[EpochRecord], None]] = None,
 ) -> TrainResult:
     """Train ``module`` in place on ``data.train``; validate after each epoch; return it on the CPU.
 
     ``loss_fn(logits, labels, inputs)`` replaces cross-entropy when given (the
     hook distillation uses to add its soft-target term); ``companions`` (a
-    teacher) move to the training device with the module and back after.
+    teacher) move to the training device with the module and back after;
+    ``on_epoch`` hears each epoch's record as it ends (live training curves).
     """
     progress = progress or null_progress
     device = check_device_available(config.device)
@@ -189,6 +191,8 @@ def train_classifier(
             result.history.append(
                 EpochRecord(epoch + 1, loss_sum / max(seen, 1), correct / max(seen, 1), val_acc, time.perf_counter() - t0)
             )
+            if on_epoch is not None:
+                on_epoch(result.history[-1])
             if config.keep_best and (best is None or val_acc > best[0]):
                 best = (val_acc, epoch + 1, {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()})
             progress(step / steps, f"epoch {epoch + 1}/{config.epochs}: validation accuracy {val_acc:.3f}")

@@ -207,6 +207,7 @@ def execute_run(
             recipe, model, data, out_dir, request.options, progress=progress, cancel=cancel, on_step=on_step,
             on_update=lambda r: ws.record_progress(run_id, r.to_dict()), stages=reporter,
             on_baseline=(lambda snap: emit(PartialResult("baseline", snap.to_dict()))) if emit is not None else None,
+            on_epoch=(lambda epoch: emit(PartialResult("epoch", epoch))) if emit is not None else None,
         )
     except Cancelled:
         ws.finish_run(run_id, "cancelled", error="cancelled by the user")

@@ -190,6 +190,7 @@ def run_recipe(
     on_baseline: Optional[Callable[[Snapshot], None]] = None,
     on_update: Optional[Callable[[RunResult], None]] = None,
     stages: Optional[StageListener] = None,
+    on_epoch: Optional[Callable[[dict], None]] = None,
 ) -> RunResult:
     """Apply ``recipe`` to a copy of ``model`` and measure every stage against the baseline.
 
@@ -248,6 +249,7 @@ def run_recipe(
             ctx = StepContext(
                 data=data, workdir=folder, baseline=model, progress=_labelled(sub_progress(progress, lo, split), label),
                 cancel=cancel, seed=options.seed, threads=options.threads, device=device,
+                on_epoch=_epoch_reporter(on_epoch, i, step.technique),
             )
             t0 = time.perf_counter()
             ctx.check()
@@ -294,6 +296,13 @@ def run_recipe(
         save()
     progress(1.0, "done" if result.status == "done" else result.status)
     return result
+
+
+def _epoch_reporter(on_epoch: Optional[Callable[[dict], None]], index: int, technique: str):
+    """A step's per-epoch records as plain dicts tagged with the step, for live training curves (None: nobody listens)."""
+    if on_epoch is None:
+        return None
+    return lambda rec: on_epoch({"step": index, "technique": technique, **asdict(rec)})
 
 
 def _labelled(progress: ProgressFn, label: str) -> ProgressFn:

@@ -27,7 +27,8 @@ class ArchSwap(StudentTraining):
     def apply(self, model, ctx: StepContext) -> StepOutcome:
         width = self.resolved_width(model, ctx)
         student, notes = self.make_student(model, ctx, width)
-        result = train_classifier(student, ctx.data, self.train_config(ctx), progress=ctx.progress, cancel=ctx.cancel)
+        result = train_classifier(student, ctx.data, self.train_config(ctx), progress=ctx.progress, cancel=ctx.cancel,
+                                  on_epoch=ctx.on_epoch)
         out = self.student_model(model, student, self.student, width)
         before = n_params(model.module)
         after = n_params(student)

@@ -189,6 +189,7 @@ class StepContext:
     seed: int = 0
     threads: int = 2
     device: str = "cpu"  # the resolved training device (torch.device string) for steps that train
+    on_epoch: Optional[Callable[[Any], None]] = None  # each training epoch's record (core.training.EpochRecord), live
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -158,7 +158,7 @@ class DistillKD(StudentTraining):
 
         try:
             result = train_classifier(trainee, ctx.data, self.train_config(ctx), progress=ctx.progress, cancel=ctx.cancel,
-                                      loss_fn=loss_fn, companions=(teacher,))
+                                      loss_fn=loss_fn, companions=(teacher,), on_epoch=ctx.on_epoch)
         finally:
             for tap in taps:
                 tap.remove()

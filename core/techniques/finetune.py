@@ -94,7 +94,7 @@ class Finetune(TechniqueConfig):
         companions = (teacher,) if teacher is not None else ()
         with frozen_sparsity(module) as masked:  # pruned zeros stay zero
             result = train_classifier(module, ctx.data, config, progress=ctx.progress, cancel=ctx.cancel, loss_fn=loss_fn,
-                                      companions=companions)
+                                      companions=companions, on_epoch=ctx.on_epoch)
         history = [
             {"epoch": h.epoch, "train_loss": round(h.train_loss, 4), "val_accuracy": round(h.val_accuracy, 4)}
             for h in result.history

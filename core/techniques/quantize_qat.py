@@ -128,10 +128,11 @@ class QuantizeQAT(TechniqueConfig):
 
         config = TrainConfig(
             epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            augment=self.augment, seed=ctx.seed, threads=ctx.threads,
+            augment=self.augment, seed=ctx.seed, threads=ctx.threads, device=ctx.device,
         )
         result = train_classifier(
             adapter, ctx.data, config, progress=sub_progress(ctx.progress, 0.05, 0.85), cancel=ctx.cancel, loss_fn=loss_fn,
+            on_epoch=ctx.on_epoch,
         )
         ctx.check()
 

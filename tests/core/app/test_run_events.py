@@ -47,6 +47,9 @@ def test_a_stored_run_emits_its_stages_in_order_with_progress_and_steps(tmp_path
     steps = [e.payload for e in events.events if isinstance(e, PartialResult) and e.kind == "step"]
     assert [s["technique"] for s in steps] == ["prune.unstructured", "finetune"]
     assert any(isinstance(e, PartialResult) and e.kind == "baseline" for e in events.events)
+    epochs = [e.payload for e in events.events if isinstance(e, PartialResult) and e.kind == "epoch"]
+    assert [(p["step"], p["technique"], p["epoch"]) for p in epochs] == [(2, "finetune", 1)]  # live training curves
+    assert 0.0 <= epochs[0]["val_accuracy"] <= 1.0 and epochs[0]["train_loss"] > 0
 
 
 def test_reported_ends_with_done_or_failed():
