@@ -44,6 +44,14 @@ AXIS_CHOICES = (("size", "File size"), ("latency", "Latency"), ("macs", "MACs"))
 POLL_MS = 1000
 
 
+def _with_board(items: list, board_item) -> list:
+    """``items`` (one per column of COLUMNS) with the board-latency column after "Latency" when a board is plotted."""
+    if board_item is None:
+        return items
+    at = COLUMNS.index("Latency") + 1
+    return [*items[:at], board_item, *items[at:]]
+
+
 def _when(stamp: Optional[str]) -> str:
     """'2025-05-14T18:45:02+00:00' -> '05-14 18:45' (local time)."""
     if not stamp:
@@ -403,7 +411,9 @@ class ExplorePage(QWidget):
         if self._plot is not None or self.isVisible():
             self._draw_plot()
         swept = self.model.swept_keys()
-        headers = [*COLUMNS[:2], *swept, *COLUMNS[2:]]  # swept values next to the name, as optuna-dashboard shows them
+        board = self.model.state.device if self.model.state.x_axis == "device" else ""
+        cols = _with_board(list(COLUMNS), f"On {board}" if board else None)
+        headers = [*cols[:2], *swept, *cols[2:]]  # swept values next to the name, as optuna-dashboard shows them
         if headers != self.table.headers:
             self.table.headers = headers
             self.table.model.setColumnCount(len(headers))
@@ -413,7 +423,8 @@ class ExplorePage(QWidget):
         cells = []
         for s in self.summaries:
             values = self.model.swept_values(self.rows[s.id])
-            row = _cells(s)
+            ms = s.device_latency_ms
+            row = _with_board(_cells(s), (f"{ms:.3f} ms" if ms is not None else "—", ms if ms is not None else 1e18) if board else None)
             cells.append([*row[:2], *((values.get(k, "—"), values.get(k, "")) for k in swept), *row[2:]])
         self.table.set_rows(cells)
         self.table.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first

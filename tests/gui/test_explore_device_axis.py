@@ -36,5 +36,10 @@ def test_a_measured_board_is_an_axis_that_plots_only_measured_runs(make_window, 
     assert "not measured on pi" in page.caption.text()
     assert "Latency on pi (measured)" in page.plot.view.getPlotItem().getAxis("bottom").labelText
     assert [b.device_latency_ms for b in page.model.baselines if b.device_latency_ms] == [9.0]
+    col = page.table.headers.index("On pi")  # the runs table gets the board's column next to this machine's latency
+    assert page.table.headers[col - 1] == "Latency"
+    texts = {page.table.model.item(i, 0).text(): page.table.model.item(i, col).text() for i in range(page.table.model.rowCount())}
+    assert texts[f"#{measured['int8']}"] == "4.000 ms" and set(texts.values()) == {"4.000 ms", "—"}
     page.x_combo.setCurrentIndex(page.x_combo.findData("size"))
     assert measured["int8"] in page.plot.positions and len(page.plot.positions) > 1
+    assert "On pi" not in page.table.headers
