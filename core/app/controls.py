@@ -28,7 +28,7 @@ CONTROLS: dict[str, Control] = {
     "arch": Control("--arch", "the architecture (Open model → state_dict)", "choose"),
     "num_classes": Control("--num-classes", "“Classes” in the torchvision dialog (Model page → torchvision…)"),
     "weights": Control("--weights", "the “Weights file” in the torchvision dialog (Model page → torchvision…)", "choose"),
-    "input_shape": Control("--input-shape", "the input shape in the model dialog"),
+    "input_shape": Control("--input-shape", "“Input shape” on the Model page (then open the model again)"),
     "trust": Control("--trust", "“Trust this file” when the app asks", "tick"),
     "image_size": Control("--image-size", "“Image size” on the Data page"),
     "preset": Control("--preset", "the preprocessing on the Data page", "choose"),

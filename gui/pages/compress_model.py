@@ -186,10 +186,10 @@ class RunState:
                 self.log(f"FAILED: {message}")
                 self.stage_text = "Failed"
 
-    def stored(self, seconds: Optional[float]) -> None:
-        """The stored run's time (the card's): from now on the clock and the log say this one."""
+    def stored(self, seconds: Optional[float], reused: bool = False) -> None:
+        """The stored run's time (the card's): from now on the clock says this one (a reused run's too)."""
         self.stored_seconds = seconds
-        if seconds is not None:
+        if seconds is not None and not reused:
             self.log(f"The run took {clock(seconds)}.")
 
     def _stage_words(self, detail: str) -> str:

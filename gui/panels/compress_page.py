@@ -141,8 +141,8 @@ class CompressPage(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.top)
         split.addWidget(self.run_area)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
+        split.setStretchFactor(0, 2)  # the editor keeps what three steps and a short form need;
+        split.setStretchFactor(1, 3)  # the rest goes to the run and its result card
         split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.addWidget(title)
@@ -501,7 +501,7 @@ class CompressPage(QWidget):
                       reuse=self.reuse.isChecked())
         runs = ws.list_runs()
         self.log.clear()
-        self.state.start((runs[-1].id if runs else 0) + 1, tuple(s.technique for s in recipe.active_steps()))
+        self.state.start((runs[-1].id if runs else 0) + 1, tuple(s.technique for s in recipe.active_steps))
         self.run_box.reset_bars(running=True)
         self.card.clear()
         steps = ", ".join(s.technique for s in recipe.active_steps)
@@ -560,7 +560,7 @@ class CompressPage(QWidget):
             return
         self.last_run = row = self._run_ws.get_run(int(outcome["run_id"]))
         self.card.show_row(row, bool(outcome.get("reused")))
-        self.state.stored(None if outcome.get("reused") else row.seconds)
+        self.state.stored(row.seconds, reused=bool(outcome.get("reused")))
         self.run_area.show_result()
         self.run_finished.emit(row)
 

@@ -136,11 +136,11 @@ class RunArea(QSplitter):
         self.result_tab = scrolled(card, horizontal=False)
         self.tabs.addTab(self.estimate_tab, "Estimate")
         self.tabs.addTab(self.result_tab, "Result")
-        self.tabs.setMinimumWidth(360)
+        self.tabs.setMinimumWidth(400)  # a filled result card's four columns, whole
         self.addWidget(run_box)
         self.addWidget(self.tabs)
-        self.setStretchFactor(0, 4)
-        self.setStretchFactor(1, 5)
+        self.setStretchFactor(0, 2)
+        self.setStretchFactor(1, 3)
         self.setChildrenCollapsible(False)
 
     def show_result(self) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QRegularExpression, Signal
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -21,7 +23,8 @@ from gui.widgets.table import DataTable
 
 FIELDS = ("Name", "Format", "Source", "Input", "Classes", "Parameters", "MACs", "Source file", "Deployable file", "Baseline", "Notes")
 EVALUATE_TIP = "Accuracy on the validation split, file size, MACs and latency (PyTorch and ONNX Runtime)"
-DEPLOYABLE_PENDING = "measured with the baseline (Evaluate baseline): the ONNX file runs and bundles hold"
+DEPLOYABLE_PENDING = "ONNX file, measured by Evaluate baseline (the file runs and bundles hold)"
+SHAPE_PATTERN = r"^\s*[1-9]\d*\s*,\s*[1-9]\d*\s*,\s*[1-9]\d*\s*$|^\s*$"  # C,H,W or empty (auto)
 COLUMNS = ("#", "Layer", "Type", "Output shape", "Params", "MACs", "Share of MACs")
 # a short list shown before torchvision is imported; the dialog offers every classification model once it is
 COMMON_TORCHVISION = (
@@ -68,11 +71,18 @@ class ModelPage(QWidget):
         self.eval_bar.setRange(0, 1000)
         self.eval_bar.setMaximumWidth(220)
         self.eval_bar.setVisible(False)
+        self.input_shape = QLineEdit(placeholderText="auto")
+        self.input_shape.setValidator(QRegularExpressionValidator(QRegularExpression(SHAPE_PATTERN), self.input_shape))
+        self.input_shape.setMaximumWidth(110)
+        self.input_shape.setToolTip("C,H,W for a model file that does not fix its input (an ONNX file with free axes, "
+                                    "an exported program); used when a model is opened (same as --input-shape)")
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.torchvision_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
+        buttons.addWidget(QLabel("Input shape:"))
+        buttons.addWidget(self.input_shape)
         buttons.addWidget(self.eval_bar)
         buttons.addWidget(self.evaluate_button)
         self.layers = DataTable(COLUMNS, bar_column=6)
@@ -90,6 +100,13 @@ class ModelPage(QWidget):
         self._baselines: dict = {}  # (model source, data source) -> the Baseline row measured on them
         self._deployable: dict = {}  # (model source, data source) -> the ONNX file size measured with the baseline
         session.subscribe(self._on_change)
+
+    def load_options(self) -> dict:
+        """The ModelSource options this page sets for the next model opened: ``input_shape`` when one is typed."""
+        text = self.input_shape.text().replace(" ", "")
+        if not QRegularExpression(SHAPE_PATTERN).match(text).hasMatch() or not text:
+            return {}
+        return {"input_shape": tuple(int(x) for x in text.split(","))}
 
     def pick_torchvision(self) -> None:
         dialog = TorchvisionPicker(torchvision_names(), self)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from PySide6.QtCore import QModelIndex, QRect, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QEvent, QModelIndex, QRect, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QHeaderView,
@@ -58,13 +58,15 @@ class DataTable(QWidget):
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.horizontalHeader().setStretchLastSection(False)  # fit_columns gives the last column what is left
         if bar_column is not None:
             self.view.setItemDelegateForColumn(bar_column, ShareBarDelegate(self.view))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.filter)
         layout.addWidget(self.view)
+        self._wanted: list[int] = []  # the columns' widths for their contents (fit_columns shares out the room)
+        self.view.viewport().installEventFilter(self)
 
     def set_rows(self, rows: Sequence[Sequence[tuple[str, Any]]], bars: Sequence[float] | None = None, bar_column: int | None = None) -> None:
         self.view.setSortingEnabled(False)
@@ -83,6 +85,31 @@ class DataTable(QWidget):
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.view.resizeColumnsToContents()
+        self._wanted = []  # taken at the next turn of the event loop: after the page's own width caps
+        QTimer.singleShot(0, self.fit_columns)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.Resize and watched is self.view.viewport():
+            self.fit_columns()
+        return False
+
+    def fit_columns(self) -> None:
+        """Columns as wide as their contents while they fit, narrower in proportion when not (never a sideways
+        bar); the last column takes what is left."""
+        header = self.view.horizontalHeader()
+        if not self._wanted:  # contents' widths, within any cap the page set after set_rows
+            self._wanted = [min(self.view.columnWidth(c), max(self.view.sizeHintForColumn(c), header.sectionSizeHint(c)))
+                            for c in range(self.model.columnCount())]
+        wanted = self._wanted
+        room = self.view.viewport().width()
+        if not wanted or room <= 0:
+            return
+        floor = header.minimumSectionSize()
+        scale = min(1.0, room / max(sum(wanted), 1))
+        widths = [max(floor, int(w * scale)) for w in wanted]
+        widths[-1] = max(floor, room - sum(widths[:-1]))
+        for col, width in enumerate(widths):
+            header.resizeSection(col, width)
 
     def row_count(self) -> int:
         return self.proxy.rowCount()

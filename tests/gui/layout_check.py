@@ -6,7 +6,7 @@ Shared by the layout tests (``tests/gui/test_layout_*.py``); the idea is the dev
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSlider,
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QScrollArea,
+    QTableView,
     QWidget,
 )
 
@@ -78,6 +79,10 @@ def cut_widgets(root: QWidget) -> list[str]:
         seen, _ = _visible_rect(w, root)
         if seen.width() < w.width():
             problems.append(f"{type(w).__name__} is partly out of sight ({seen.width()} of {w.width()} px wide)")
+    for table in root.findChildren(QTableView):
+        if table.isVisibleTo(root) and table.horizontalHeader().length() > table.viewport().width() + SLACK:
+            problems.append(f"a table's columns ({table.model().headerData(0, Qt.Orientation.Horizontal)}, …) "
+                            f"run past its side: {table.horizontalHeader().length()} of {table.viewport().width()} px")
     for area in root.findChildren(QScrollArea):
         if area.isVisibleTo(root) and area.horizontalScrollBar().isVisible():
             problems.append(f"a scroll area holding {type(area.widget()).__name__} needs a horizontal scroll bar")

@@ -199,6 +199,16 @@ def test_run_quantize_static_to_completion_shows_the_result_card(qtbot, demo_win
     assert "smaller" in change and float(change.split("×")[0]) > 2.5
     assert card.values["ORT latency"][1].endswith("ms")
     assert "quantize.static" in card.steps.text() and not card.artifact.isHidden()
+    # the card is in view, whole at both sizes, and needs no scrolling at 1280x800 (issue 17, item 11)
+    from tests.gui.layout_check import cut_widgets, show_at
+
+    assert page.run_area.tabs.currentWidget() is page.run_area.result_tab
+    for w, h in ((1024, 640), (1280, 800)):
+        show_at(win, w, h)
+        qtbot.wait(50)
+        problems = cut_widgets(page)
+        assert not problems, f"{w}x{h}:\n" + "\n".join(problems)
+    assert not page.run_area.result_tab.verticalScrollBar().isVisible()
     log = page.log.toPlainText()
     assert "step 1 quantize.static finished" in log and f"Run #{runs[0].id} done" in log
     assert page.overall.value() == 1000
@@ -371,3 +381,8 @@ def test_one_run_has_one_duration_on_the_card_the_clock_and_the_log(qtbot):
     assert "in 0:38" in card.title.text()
     said = [line for line in lines if "s;" in line or "took" in line.lower()]
     assert said == ["The run took 0:38."], lines
+    state.start(8)  # the same recipe again, reused: the stored run's time, not the second the lookup took
+    now[0] = 147.0
+    state.handle(Done({"run_id": 7, "status": "done", "reused": True}))
+    state.stored(38.2, reused=True)
+    assert state.time_text() == "Took 0:38"

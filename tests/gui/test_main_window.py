@@ -344,3 +344,25 @@ def test_the_torchvision_dialog_opens_a_model_with_weights_and_a_class_count(qtb
     # the messages name these controls as the dialog labels them
     assert "Weights file" in for_app(ask("weights")) and "Classes" in for_app(ask("num_classes"))
     assert "Image size" in for_app(ask("image_size")) and window.data_page.image_size.isVisibleTo(window.data_page)
+
+
+def test_the_model_page_s_input_shape_goes_with_the_next_model_opened(qtbot, window, monkeypatch):
+    """Issue 17 #10: "--input-shape" has a control in the window, the one the app's messages name."""
+    import gui.main_window as main_window
+    from core.app.controls import ask, for_app
+    from core.app.sources import ModelSource
+
+    seen: list[dict] = []
+    monkeypatch.setattr(main_window, "ModelSource", lambda spec, **kw: (seen.append(kw), ModelSource(spec, **kw))[1])
+    page = window.model_page
+    assert page.load_options() == {}
+    qtbot.keyClicks(page.input_shape, "3,32,32")
+    assert page.load_options() == {"input_shape": (3, 32, 32)}
+    page.input_shape.setText("")
+    qtbot.keyClicks(page.input_shape, "3,x")  # the validator refuses what is not C,H,W
+    assert page.load_options() == {}
+    page.input_shape.setText("3, 32, 32")
+    window.load_model("demo")
+    wait_idle(qtbot, window)
+    assert seen and seen[-1]["input_shape"] == (3, 32, 32)
+    assert "Input shape" in for_app(ask("input_shape")) and "Model page" in for_app(ask("input_shape"))
