@@ -81,5 +81,5 @@ def train_demo(
     }
     _atomic_write_bytes(card, lambda fh: fh.write(json.dumps(info, indent=2).encode()))
     if progress:
-        progress(1.0, f"demo model written to {out_dir} (validation accuracy {result.final_val_accuracy:.4f})")
+        progress(1.0, f"demo model written to {out_dir} (validation accuracy {100 * result.final_val_accuracy:.2f} %)")
     return DemoTrainOutcome(weights, card, result.final_val_accuracy, result)

@@ -195,7 +195,7 @@ def train_classifier(
                 on_epoch(result.history[-1])
             if config.keep_best and (best is None or val_acc > best[0]):
                 best = (val_acc, epoch + 1, {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()})
-            progress(step / steps, f"epoch {epoch + 1}/{config.epochs}: validation accuracy {val_acc:.3f}")
+            progress(step / steps, f"epoch {epoch + 1}/{config.epochs}: validation accuracy {100 * val_acc:.2f} %")
         result.seconds = time.perf_counter() - start
         if best is not None and best[1] != config.epochs:
             module.load_state_dict(best[2])

@@ -9,6 +9,8 @@ not per-module calls, so it gets totals only.
 
 from __future__ import annotations
 
+from core.app.controls import ask
+
 from collections import defaultdict
 from typing import Optional
 
@@ -122,7 +124,7 @@ def inspect_torchscript(name: str, module: torch.jit.ScriptModule, shape: tuple[
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         raise ShapeMismatchError(
             f"{name} does not run on input shape {tuple(shape)} ({lines[-1][:200] if lines else type(exc).__name__})",
-            "pass the input shape the model was built for with --input-shape C,H,W",
+            f"{ask('input_shape')} C,H,W: the input shape the model was built for",
         ) from exc
     layers = []
     for qualname, mod in module.named_modules():

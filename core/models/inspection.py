@@ -14,6 +14,8 @@ projections inside ``nn.MultiheadAttention``) gets a row for just that share.
 
 from __future__ import annotations
 
+from core.app.controls import ask
+
 from typing import Optional
 
 from core.errors import ShapeMismatchError
@@ -31,13 +33,13 @@ def inspect_model(model: LoadedModel, input_shape: Optional[tuple[int, int, int]
     if shape is None:
         raise ShapeMismatchError(
             f"the input shape of {model.name} is not known (the file does not record it)",
-            "pass --input-shape C,H,W (e.g. --input-shape 3,224,224)",
+            f"{ask('input_shape')} C,H,W (e.g. 3,224,224)",
         )
     shape = check_shape(shape)
     if model.source_format == "pt2" and model.input_shape is not None and tuple(model.input_shape) != shape:
         raise ShapeMismatchError(
             f"{model.name} was exported for inputs of shape {tuple(model.input_shape)}, not {shape}",
-            "drop --input-shape, or export the program again for that shape",
+            f"clear {ask('input_shape', action=False)}, or export the program again for that shape",
         )
     if model.is_onnx:
         from core.models.inspect_onnx import inspect_onnx

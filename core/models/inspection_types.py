@@ -7,6 +7,8 @@ import cycle), and inspecting an ONNX file does not import torch.
 
 from __future__ import annotations
 
+from core.app.controls import ask
+
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -62,7 +64,7 @@ def shape_error(name: str, shape: tuple[int, ...], exc: BaseException, layer: Op
     where = f" at layer {layer}" if layer else ""
     return ShapeMismatchError(
         f"{name} does not run on input shape {tuple(shape)}{where} ({type(exc).__name__}: {first_line(exc)})",
-        "pass the input shape the model was built for with --input-shape C,H,W",
+        f"{ask('input_shape')} C,H,W: the input shape the model was built for",
     )
 
 

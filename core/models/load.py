@@ -8,6 +8,8 @@ problem becomes a :class:`ModelLoadError` with the fix, never a traceback.
 
 from __future__ import annotations
 
+from core.app.controls import ask
+
 import json
 import warnings
 import zipfile
@@ -77,7 +79,7 @@ def check_shape(shape) -> tuple[int, int, int]:
     except (TypeError, ValueError):
         dims = ()
     if len(dims) != 3 or min(dims) < 1:
-        raise ShapeMismatchError(f"input shape must be three positive numbers C,H,W, got {shape!r}", "pass e.g. --input-shape 3,224,224")
+        raise ShapeMismatchError(f"input shape must be three positive numbers C,H,W, got {shape!r}", f"{ask('input_shape')} e.g. 3,224,224")
     return dims  # type: ignore[return-value]
 
 
@@ -367,7 +369,7 @@ def _settle(model: LoadedModel, num_classes: Optional[int], input_shape) -> Load
         if fixed and model.input_shape is not None and tuple(model.input_shape) != tuple(input_shape):
             raise ShapeMismatchError(
                 f"{model.name} takes inputs of shape {model.input_shape}, not {tuple(input_shape)}",
-                "drop --input-shape, or re-export the model for that shape",
+                f"clear {ask('input_shape', action=False)}, or re-export the model for that shape",
             )
         model.input_shape = tuple(input_shape)  # type: ignore[assignment]
     if model.num_classes is None and model.input_shape is not None and not model.is_onnx:
@@ -390,6 +392,6 @@ def _probe_classes(model: LoadedModel) -> Optional[int]:
     except Exception as exc:
         raise ShapeMismatchError(
             f"{model.name} does not run on input shape {tuple(model.input_shape)} ({type(exc).__name__}: {first_line(exc)})",
-            "pass the input shape the model was built for with --input-shape C,H,W",
+            f"{ask('input_shape')} C,H,W: the input shape the model was built for",
         ) from exc
     return int(out.shape[-1]) if isinstance(out, torch.Tensor) and out.dim() == 2 else None

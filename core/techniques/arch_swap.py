@@ -36,7 +36,7 @@ class ArchSwap(StudentTraining):
             model=out,
             summary=f"trained {out.name} from scratch for {self.epochs} epochs: {before:,} → {after:,} params "
             f"({size_words(before, after)}), "
-            f"validation accuracy {result.final_val_accuracy:.4f}{best_words(result)}",
+            f"validation accuracy {100 * result.final_val_accuracy:.2f} %{best_words(result)}",
             notes=[f"student adapted: {n}" for n in notes] + training_notes(result),
             extra={"history": [h.__dict__ for h in result.history], "params_before": before, "params_after": after,
                    **training_extra(result)},

@@ -167,7 +167,7 @@ class DistillKD(StudentTraining):
         return StepOutcome(
             model=out,
             summary=f"distilled {before:,}-param teacher into {out.name} ({after:,} params, {size_words(before, after)}) "
-            f"over {self.epochs} epochs (T={self.temperature}, α={self.alpha}): validation accuracy {result.final_val_accuracy:.4f}"
+            f"over {self.epochs} epochs (T={self.temperature}, α={self.alpha}): validation accuracy {100 * result.final_val_accuracy:.2f} %"
             f"{best_words(result)}",
             notes=[f"student adapted: {n}" for n in notes] + training_notes(result),
             extra={"history": [h.__dict__ for h in result.history], "params_teacher": before, "params_student": after,

@@ -105,7 +105,7 @@ class Finetune(TechniqueConfig):
         return StepOutcome(
             model=derived(model, module, suffix="ft"),
             summary=f"fine-tuned {self.epochs} epoch(s){how}{f' ({words})' if words else ''}: "
-            f"validation accuracy {result.final_val_accuracy:.4f}{best_words(result)}",
+            f"validation accuracy {100 * result.final_val_accuracy:.2f} %{best_words(result)}",
             notes=notes + training_notes(result),
             extra={"history": history, "seconds": round(result.seconds, 2), "sparse_layers_kept": masked,
                    **training_extra(result)},

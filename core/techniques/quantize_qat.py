@@ -167,7 +167,7 @@ class QuantizeQAT(TechniqueConfig):
             model=derived(model, OnnxModel(path), suffix="qat"),
             summary=(
                 f"QAT int8 ({self.epochs} epoch(s){how_kd}, {'per-channel' if self.per_channel else 'per-tensor'} weights): "
-                f"validation accuracy {check['onnx_accuracy']:.4f} in ONNX Runtime ({check['checked_samples']} images); "
+                f"validation accuracy {100 * check['onnx_accuracy']:.2f} % in ONNX Runtime ({check['checked_samples']} images); "
                 f"{oq.kib(facts['file_bytes'])} file vs {oq.kib(fp32_bytes)} of fp32 weights "
                 f"({fp32_bytes / max(facts['file_bytes'], 1):.1f}× smaller)"
             ),

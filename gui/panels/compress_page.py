@@ -504,6 +504,7 @@ class CompressPage(QWidget):
         self.state.start((runs[-1].id if runs else 0) + 1, tuple(s.technique for s in recipe.active_steps))
         self.run_box.reset_bars(running=True)
         self.card.clear()
+        self.run_area.curve.clear()
         steps = ", ".join(s.technique for s in recipe.active_steps)
         self.log_line(f"Run “{recipe.name}” on {self.session.model.name} with {self.session.data.name}: {steps}.")
         self.log_line(f"Workspace: {ws.path}")
@@ -543,6 +544,7 @@ class CompressPage(QWidget):
             self.state.cancel()  # cancelled from the status bar or the Run menu
         self.state.handle(event)
         self.run_box.show_state(self.state)
+        self.run_area.show_training(event)
         if isinstance(event, Done):
             self._run_stored(event.result or {})
         elif isinstance(event, Failed):

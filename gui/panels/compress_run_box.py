@@ -136,6 +136,10 @@ class RunArea(QSplitter):
         self.result_tab = scrolled(card, horizontal=False)
         self.tabs.addTab(self.estimate_tab, "Estimate")
         self.tabs.addTab(self.result_tab, "Result")
+        from gui.widgets.training_curve import TrainingCurve
+
+        self.curve = TrainingCurve()  # loss and validation accuracy per epoch, live while a step trains
+        self.tabs.addTab(self.curve, "Training")
         self.tabs.setMinimumWidth(400)  # a filled result card's four columns, whole
         self.addWidget(run_box)
         self.addWidget(self.tabs)
@@ -145,6 +149,13 @@ class RunArea(QSplitter):
 
     def show_result(self) -> None:
         self.tabs.setCurrentWidget(self.result_tab)
+
+    def show_training(self, event) -> None:
+        """Draw a training epoch as it ends; the first one of a run brings the Training tab forward."""
+        first = not self.curve.has_data()
+        self.curve.on_event(event)
+        if first and self.curve.has_data():
+            self.tabs.setCurrentWidget(self.curve)
 
     def show_estimate(self) -> None:
         self.tabs.setCurrentWidget(self.estimate_tab)

@@ -71,6 +71,9 @@ class TrainingCurve(QWidget):
         if planned:
             self.loss.setXRange(1, max(float(planned), 2.0), padding=0.05)
 
+    def has_data(self) -> bool:
+        return bool(self.series)
+
     def clear(self) -> None:
         """Forget every curve (a new run starts)."""
         for loss_line, accuracy_line in self.lines.values():

@@ -386,3 +386,26 @@ def test_one_run_has_one_duration_on_the_card_the_clock_and_the_log(qtbot):
     state.handle(Done({"run_id": 7, "status": "done", "reused": True}))
     state.stored(38.2, reused=True)
     assert state.time_text() == "Took 0:38"
+
+
+def test_training_curves_draw_live_while_a_step_trains(qtbot, demo_window):
+    """Issue 17 #13: loss and validation accuracy per epoch appear during the run, not after it."""
+    win = demo_window
+    page = win.compress_page
+    page.draft.clear()
+    page.add_step("finetune", {"epochs": 2, "batch_size": 64})
+    page.repeats.setValue(3)
+    wait_idle(qtbot, win)
+    assert page.run() is not None
+    curve = page.run_area.curve
+    qtbot.waitUntil(lambda: curve.has_data(), timeout=RUN_TIMEOUT_MS)
+    assert page.run_job is not None or len(next(iter(curve.series.values()))["epoch"]) == 2  # seen while running
+    assert page.run_area.tabs.currentWidget() is curve
+    qtbot.waitUntil(lambda: page.run_job is None, timeout=RUN_TIMEOUT_MS)
+    (step, technique), data = next(iter(curve.series.items()))
+    assert technique == "finetune" and data["epoch"] == [1.0, 2.0]
+    stored = win.workspace.list_runs()[-1].steps[0]["extra"]["history"]
+    assert len(stored) == 2 and all(abs(a - 100 * h["val_accuracy"]) <= 0.011 for a, h in zip(data["accuracy"], stored))
+    page.run()  # a new run starts with an empty plot (it is the identical run, reused)
+    assert not curve.has_data()
+    qtbot.waitUntil(lambda: page.run_job is None, timeout=RUN_TIMEOUT_MS)

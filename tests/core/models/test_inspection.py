@@ -95,7 +95,7 @@ def test_input_shape_argument_overrides_the_model(artifacts):
 def test_unknown_input_shape_asks_for_one(artifacts):
     with pytest.raises(ShapeMismatchError, match="not known") as err:
         inspect_model(wrap(artifacts.net))
-    assert "--input-shape C,H,W" in err.value.fix
+    assert "--input-shape C,H,W" in str(err.value) and "“Input shape” on the Model page" in err.value.for_app()
 
 
 def test_wrong_input_shape_names_shape_and_layer(artifacts):
@@ -103,7 +103,7 @@ def test_wrong_input_shape_names_shape_and_layer(artifacts):
         inspect_model(wrap(artifacts.net, (3, 32, 32)), (1, 32, 32))
     assert "(1, 32, 32)" in err.value.problem and "at layer conv1" in err.value.problem
     assert "expected input" in err.value.problem  # torch's own explanation is kept
-    assert "--input-shape" in err.value.fix
+    assert "--input-shape" in str(err.value) and "--input-shape" not in err.value.for_app()
     assert artifacts.net.training is False  # mode restored after the failure
 
 

@@ -32,6 +32,10 @@ def test_finetune_recovers_a_damaged_model(trained_net, quadrants, make_ctx):
     assert after >= max(before, 0.9)
     assert len(out.extra["history"]) == 3
     assert "3 epoch" in out.summary
+    import re
+
+    shown = re.search(r"validation accuracy (\d+\.\d\d) %", out.summary)  # in %, as every other figure of the app
+    assert shown and abs(float(shown.group(1)) - 100 * out.extra["history"][-1]["val_accuracy"]) <= 0.011
 
 
 def test_finetune_with_teacher_uses_the_baseline(trained_net, make_ctx):
