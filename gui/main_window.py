@@ -440,7 +440,7 @@ class MainWindow(QMainWindow):
         self.load_data("demo")
 
     def load_model(self, spec: str, trust: bool = False, **options) -> Job:
-        source = ModelSource(spec, trust=trust, **{**self.model_page.load_options(), **options})  # + the dialog's
+        source = ModelSource(spec, trust=trust, input_shape=self.model_page.input_shape_choice(), **options)  # + the dialog's
 
         def on_event(event) -> None:
             if isinstance(event, Done):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from PySide6.QtCore import QRegularExpression, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QHBoxLayout,
     QLabel,
@@ -87,6 +90,10 @@ class ModelPage(QWidget):
         buttons.addWidget(self.evaluate_button)
         self.layers = DataTable(COLUMNS, bar_column=6)
         self.caption = QLabel("Layers")
+        self.hide_free = QCheckBox("Hide zero-cost layers")
+        self.hide_free.setToolTip("Leave out layers with no MACs (BatchNorm, ReLU, reshapes): the ones compression can act on stay")
+        self.hide_free.setChecked(True)
+        self.hide_free.toggled.connect(lambda _: self.refresh())
         layout = QVBoxLayout(self)
         head = QHBoxLayout()
         head.addWidget(title)
@@ -94,19 +101,22 @@ class ModelPage(QWidget):
         layout.addLayout(head)
         layout.addLayout(buttons)
         layout.addWidget(self.summary)
-        layout.addWidget(self.caption)
+        table_head = QHBoxLayout()
+        table_head.addWidget(self.caption, 1)
+        table_head.addWidget(self.hide_free)
+        layout.addLayout(table_head)
         layout.addWidget(self.layers, 1)
         self._blocked = False  # the Baseline row shows why model and data cannot run together
         self._baselines: dict = {}  # (model source, data source) -> the Baseline row measured on them
         self._deployable: dict = {}  # (model source, data source) -> the ONNX file size measured with the baseline
         session.subscribe(self._on_change)
 
-    def load_options(self) -> dict:
-        """The ModelSource options this page sets for the next model opened: ``input_shape`` when one is typed."""
+    def input_shape_choice(self) -> Optional[tuple[int, int, int]]:
+        """The input shape typed for the next model opened (ModelSource.input_shape); None for "auto"."""
         text = self.input_shape.text().replace(" ", "")
         if not QRegularExpression(SHAPE_PATTERN).match(text).hasMatch() or not text:
-            return {}
-        return {"input_shape": tuple(int(x) for x in text.split(","))}
+            return None
+        return tuple(int(x) for x in text.split(","))  # type: ignore[return-value]
 
     def pick_torchvision(self) -> None:
         dialog = TorchvisionPicker(torchvision_names(), self)
@@ -204,6 +214,8 @@ class ModelPage(QWidget):
         rows, bars = [], []
         for i, layer in enumerate(report.layers):
             macs = layer.macs or 0
+            if self.hide_free.isChecked() and layer.macs == 0:
+                continue
             rows.append([
                 (str(i + 1), i),
                 (layer.name, layer.name),
@@ -215,4 +227,6 @@ class ModelPage(QWidget):
             ])
             bars.append(macs / biggest)  # the heaviest layer fills the cell
         self.layers.set_rows(rows, bars, bar_column=6)
-        self.caption.setText(f"<b>Layers</b> ({len(rows)}) — sort by a column, filter by name or type")
+        hidden = len(report.layers) - len(rows)
+        more = f", {hidden} zero-cost hidden" if hidden else ""
+        self.caption.setText(f"<b>Layers</b> ({len(rows)}{more}) — sort by a column, filter by name or type")

@@ -76,6 +76,19 @@ def test_layer_filter_narrows_rows(qtbot, window):
     assert 0 < table.row_count() < all_rows
 
 
+def test_zero_cost_layers_are_hidden_until_asked_for(qtbot, window):
+    """Issue 17 #11: BatchNorm/ReLU rows with no MACs no longer fill two thirds of the table."""
+    window.load_model("demo")
+    wait_idle(qtbot, window)
+    page, table = window.model_page, window.model_page.layers
+    report = window.session.inspection
+    costly = sum(1 for layer in report.layers if layer.macs != 0)
+    assert page.hide_free.isChecked() and table.row_count() == costly < len(report.layers)
+    assert f"{len(report.layers) - costly} zero-cost hidden" in page.caption.text()
+    page.hide_free.setChecked(False)
+    assert table.row_count() == len(report.layers) and "hidden" not in page.caption.text()
+
+
 def test_evaluate_baseline_shows_accuracy_and_latency(qtbot, window):
     window.load_demo()
     wait_idle(qtbot, window)
@@ -355,12 +368,12 @@ def test_the_model_page_s_input_shape_goes_with_the_next_model_opened(qtbot, win
     seen: list[dict] = []
     monkeypatch.setattr(main_window, "ModelSource", lambda spec, **kw: (seen.append(kw), ModelSource(spec, **kw))[1])
     page = window.model_page
-    assert page.load_options() == {}
+    assert page.input_shape_choice() is None
     qtbot.keyClicks(page.input_shape, "3,32,32")
-    assert page.load_options() == {"input_shape": (3, 32, 32)}
+    assert page.input_shape_choice() == (3, 32, 32)
     page.input_shape.setText("")
     qtbot.keyClicks(page.input_shape, "3,x")  # the validator refuses what is not C,H,W
-    assert page.load_options() == {}
+    assert page.input_shape_choice() is None
     page.input_shape.setText("3, 32, 32")
     window.load_model("demo")
     wait_idle(qtbot, window)
