@@ -7,34 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from core.paths import RESOURCES_DIR
 from tests.core.cli.helpers import assert_clear_error, run_cli
+from tests.core.tiny_onnx import write_tiny_classifier
 
 
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory) -> Path:
     """A 3×32×32 → 10-class classifier small enough to build by hand (no export needed)."""
-    rng = np.random.default_rng(0)
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["input", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-         helper.make_node("Relu", ["c"], ["r"], name="relu"),
-         helper.make_node("GlobalAveragePool", ["r"], ["g"], name="pool"),
-         helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
-         helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], name="fc", transB=1)],
-        "tiny",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 32, 32])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
-        [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n)
-         for n, s in (("w", (8, 3, 3, 3)), ("b", (8,)), ("fw", (10, 8)), ("fb", (10,)))],
-    )
-    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    return path
+    return write_tiny_classifier(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
 
 
 @pytest.fixture

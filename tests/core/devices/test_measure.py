@@ -9,9 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from core.devices.measure import MeasureOptions, choose_provider, measure_run, prepare_bundles, profile_threads
 from core.devices.measurements import (device_latencies, estimate_correction, measured_devices, measurements_for_run,
@@ -24,6 +22,7 @@ from core.jobs import Cancelled, CancelToken, null_progress
 from core.store.workspace import Workspace
 from tests.core.devices.cli_helper import devices_cli
 from tests.core.devices.test_check import _without_onnxruntime
+from tests.core.tiny_onnx import write_tiny_classifier
 
 FAST = dict(runs=4, rounds=2, warmup=1, parity_images=3, parity_samples=16)
 
@@ -31,22 +30,7 @@ FAST = dict(runs=4, rounds=2, warmup=1, parity_images=3, parity_samples=16)
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory) -> Path:
     """A 3×32×32 → 10-class classifier built by hand (no export needed)."""
-    rng = np.random.default_rng(0)
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["input", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-         helper.make_node("Relu", ["c"], ["r"], name="relu"),
-         helper.make_node("GlobalAveragePool", ["r"], ["g"], name="pool"),
-         helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
-         helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], name="fc", transB=1)],
-        "tiny",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 32, 32])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
-        [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n)
-         for n, s in (("w", (8, 3, 3, 3)), ("b", (8,)), ("fw", (10, 8)), ("fb", (10,)))],
-    )
-    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    return path
+    return write_tiny_classifier(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
 
 
 @pytest.fixture
