@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import shiboken6
 from PySide6.QtCore import QEvent, QModelIndex, QRect, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -86,7 +87,7 @@ class DataTable(QWidget):
         self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.view.resizeColumnsToContents()
         self._wanted = []  # taken at the next turn of the event loop: after the page's own width caps
-        QTimer.singleShot(0, self.fit_columns)
+        QTimer.singleShot(0, self, self.fit_columns)  # with self as context: dropped if the table is deleted first
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt name)
         if event.type() == QEvent.Type.Resize and watched is self.view.viewport():
@@ -96,6 +97,8 @@ class DataTable(QWidget):
     def fit_columns(self) -> None:
         """Columns as wide as their contents while they fit, narrower in proportion when not (never a sideways
         bar); the last column takes what is left."""
+        if not shiboken6.isValid(self.view):  # the dialog holding the table closed before this turn of the loop
+            return
         header = self.view.horizontalHeader()
         if not self._wanted:  # contents' widths, within any cap the page set after set_rows
             self._wanted = [min(self.view.columnWidth(c), max(self.view.sizeHintForColumn(c), header.sectionSizeHint(c)))

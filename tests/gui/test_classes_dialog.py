@@ -76,8 +76,6 @@ def test_dialog_compares_a_stored_run_through_the_job_controller(qtbot, tmp_path
 
 
 def test_explore_s_context_menu_opens_the_dialog_for_a_finished_run(make_window, tmp_path, qtbot):
-    from PySide6.QtWidgets import QApplication
-
     from core.store.workspace import Workspace
     from gui.dialogs.classes_dialog import ClassesDialog
     from tests.store_runs import fill
@@ -94,8 +92,7 @@ def test_explore_s_context_menu_opens_the_dialog_for_a_finished_run(make_window,
     assert action.isEnabled()
     assert not next(a for a in page.build_menu([rows[ids["failed"]]]).actions() if a.text() == "Per-class accuracy…").isEnabled()
     action.trigger()
-    dialogs = [w for w in QApplication.topLevelWidgets() if isinstance(w, ClassesDialog)]
-    assert dialogs and dialogs[-1].isVisible()
-    for d in dialogs:
-        d.close()
-    qtbot.waitUntil(lambda: all(d.job is None or d.job.ended for d in dialogs), timeout=60_000)
+    dialog = win.dialogs[-1]  # the window keeps the dialogs it opened
+    assert isinstance(dialog, ClassesDialog) and dialog.isVisible()
+    dialog.close()
+    qtbot.waitUntil(lambda: dialog.job is None or dialog.job.ended, timeout=60_000)

@@ -236,14 +236,11 @@ def test_the_window_s_job_controller_is_used_when_there_is_one(config, tmp_path,
 
 
 def test_the_tools_menu_opens_the_devices_dialog(config, make_window):
-    from PySide6.QtWidgets import QApplication
-
     from gui.dialogs.devices_dialog import DevicesDialog
 
     window = make_window(start=False)
     tools = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
     next(a for a in tools.actions() if a.text().startswith("&Devices")).trigger()
-    dialogs = [w for w in QApplication.topLevelWidgets() if isinstance(w, DevicesDialog)]
-    assert dialogs and dialogs[0].isVisible()
-    for d in dialogs:
-        d.close()
+    opened = window.dialogs[-1]  # the window keeps the dialogs it opened (other tests' closed ones may linger as widgets)
+    assert isinstance(opened, DevicesDialog) and opened.isVisible()
+    opened.close()
