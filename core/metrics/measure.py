@@ -213,7 +213,6 @@ def _measure_all(
         check(cancel)
         stage_progress("static", i, len(models))(0.0, say(i, "counting parameters and MACs, sizing"))
         counts.append(onnx_param_counts(m.runnable.path) if m.is_onnx else param_counts(m.module))  # type: ignore[union-attr]
-        sizes.append(serialized_size(m))
         macs.append(macs_or_note(m, shape, notes[i]))
 
     with tempfile.TemporaryDirectory(prefix="edgeslim-measure-") as tmp:
@@ -239,6 +238,10 @@ def _measure_all(
                     done = "ONNX export failed; no ONNX Runtime latency"
                 stage_progress("export", k, len(exports))(1.0, say(i, done))
                 k += 1
+
+        for i, m in enumerate(models):  # sized from the file just exported for ONNX Runtime: one export, not two
+            exported = ort_targets[i] if not m.is_onnx and isinstance(ort_targets[i], (str, Path)) else None
+            sizes.append(serialized_size(m, onnx_path=Path(exported) if exported is not None else None))
 
         latency: list[dict[str, LatencyStats]] = [{} for _ in models]
         for j, backend in enumerate(backends):

@@ -144,7 +144,7 @@ def serialized_size(model: LoadedModel, onnx_path: Optional[Path] = None) -> Siz
     """Size of the model as deployed: its ONNX file (``onnx_path`` when already exported, else exported here)."""
     if model.is_onnx:
         return onnx_file_size(Path(model.runnable.path))  # type: ignore[union-attr]
-    if onnx_path is not None:
+    if onnx_path is not None and not _is_masked(model.module):  # an export of masked weights carries both tensors
         return onnx_file_size(onnx_path)
     if model.input_shape is not None:
         import tempfile
@@ -159,6 +159,12 @@ def serialized_size(model: LoadedModel, onnx_path: Optional[Path] = None) -> Siz
             except EdgeSlimError:
                 pass  # no ONNX file for this model: its state_dict is what would ship
     return state_dict_size(model.module)
+
+
+def _is_masked(module: nn.Module) -> bool:
+    from torch.nn.utils import prune
+
+    return prune.is_pruned(module)
 
 
 def _masks_folded(module: nn.Module) -> nn.Module:

@@ -45,6 +45,17 @@ def test_measure_torch_model_all_keys(tiny_cnn, bundle, tmp_path):
     assert any("export" in m for _, m in seen) and any("latency" in m for _, m in seen)
 
 
+def test_a_torch_model_is_exported_once_and_sized_from_that_file(tiny_cnn, bundle, tmp_path, monkeypatch):
+    import core.models.onnx_export as onnx_export
+
+    calls: list = []
+    real = onnx_export.export_onnx
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: calls.append(a) or real(*a, **k))
+    metrics = measure_model(make_loaded(tiny_cnn), bundle, workdir=tmp_path, **FAST1)
+    assert len(calls) == 1  # the ONNX Runtime file is also the one weighed
+    assert metrics.size_bytes == (tmp_path / "model.onnx").stat().st_size
+
+
 def test_measure_without_data_or_onnx(tiny_cnn):
     metrics = measure_model(make_loaded(tiny_cnn), None, backends=("torch",), **FAST)
     out = metrics.to_dict()
