@@ -47,9 +47,8 @@ class Session:
 
     def set_data(self, data: Any, report: Optional[Any] = None, source: Optional[DataSource] = None) -> None:
         self.data, self.data_report = data, report
-        if source is None and data is not None:
-            opened = dict(getattr(data, "load_options", None) or {})
-            source = DataSource(data.spec, preset=opened.get("preset"), image_size=opened.get("image_size"))
+        if source is None and data is not None:  # opened without saying how: its spec with the defaults
+            source = DataSource(data.spec)
         self.data_source = source
         self._check_fit()
         self._emit("data")
