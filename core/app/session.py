@@ -23,6 +23,7 @@ class Session:
     data: Any = None  # core.data.DatasetBundle
     data_report: Any = None  # core.data.FolderReport for image folders
     image_size: Optional[int] = None  # asked for the next image-folder load (None: the preset's size)
+    preset: Optional[str] = None  # preprocessing asked for the current dataset's next load (None: its kind's default)
     labels: Optional[str] = None  # labels file: class folder -> model output
     fitted_data: Any = None  # ``data`` in the model's label space, when both are loaded and fit
     mismatches: list = field(default_factory=list)  # core.metrics.compat.Mismatch, found when both are loaded
@@ -50,6 +51,7 @@ class Session:
         if source is None and data is not None:  # opened without saying how: its spec with the defaults
             source = DataSource(data.spec)
         self.data_source = source
+        self.preset = source.preset if source is not None else None
         self._check_fit()
         self._emit("data")
 
@@ -59,10 +61,43 @@ class Session:
         self._check_fit()
         self._emit("labels")
 
-    def set_image_size(self, size: Optional[int]) -> None:
-        """The image size for the next image-folder load (the view then reloads the data)."""
-        self.image_size = int(size) if size else None
+    def set_image_size(self, size: Optional[int]) -> Optional[str]:
+        """The image size for the next image-folder load; returns the current folder's spec when it must reload."""
+        size = int(size) if size else None
+        if size == self.image_size:
+            return None
+        self.image_size = size
         self._emit("image_size")
+        return self.data.spec if self.data is not None and self.image_size_applies() else None
+
+    def image_size_applies(self) -> bool:
+        """Whether an image size means anything: image folders (and the next one opened), not fixed-size datasets."""
+        if self.data is None:
+            return True
+        from core.data.spec import parse_spec
+        from core.errors import EdgeSlimError
+
+        try:
+            return parse_spec(self.data.spec).kind == "imagefolder"
+        except EdgeSlimError:  # the folder is gone: reloading it says so
+            return True
+
+    def preprocessing_choices(self) -> list[tuple[str, str]]:
+        """(preset, description) the current dataset accepts, its default first; empty without data."""
+        if self.data is None:
+            return []
+        from core.data.presets import choices_for
+
+        return choices_for(self.data.spec)
+
+    def set_preprocessing(self, preset: Optional[str]) -> Optional[str]:
+        """Ask for ``preset`` on the current dataset; returns its spec when it must reload (None: nothing changes)."""
+        if self.data is None:
+            return None
+        current = self.data.preprocessing.name
+        self.preset = preset or None
+        self._emit("preset")
+        return None if (preset or self.preprocessing_choices()[0][0]) == current else self.data.spec
 
     # ------------------------------------------------------------------ model and data fit
 
@@ -98,8 +133,10 @@ class Session:
         return self.data_source.with_labels(self.labels).options() if self.data_source is not None else {}
 
     def next_data_source(self, spec: str) -> DataSource:
-        """How to open the dataset ``spec`` next: with the image size the Data page asks for."""
-        return DataSource(spec, image_size=self.image_size)
+        """How to open the dataset ``spec`` next: with the Data page's image size, and its preprocessing when it reloads
+        the current dataset (a different dataset starts from its kind's default preset)."""
+        same = self.data is not None and spec == self.data.spec
+        return DataSource(spec, preset=self.preset if same else None, image_size=self.image_size)
 
     def sources(self) -> Optional[tuple[ModelSource, DataSource]]:
         """The current model and data as a run asks for them (the labels file included); None until both are loaded."""

@@ -76,3 +76,18 @@ def no_image_size(kind: str, image_size: Optional[int]) -> None:
             f"image size applies only to image folders; {kind} has a fixed size",
             "leave the image size out" + (" (or use preset rgb32 for 3×32×32)" if kind in ("mnist", "fashionmnist") else ""),
         )
+
+
+def describe(p: Preprocessing) -> str:
+    """One line a user reads to tell presets apart: resize, crop, normalisation, channels."""
+    steps = [f"resize {p.resize}" if p.resize else None, f"centre-crop {p.crop}" if p.crop else None,
+             f"mean {tuple(round(m, 3) for m in p.mean)}", f"std {tuple(round(v, 3) for v in p.std)}",
+             "greyscale" if p.channel_order == "L" else None]
+    return f"{p.name}: " + ", ".join(x for x in steps if x)
+
+
+def choices_for(spec: str) -> list[tuple[str, str]]:
+    """(preset, description) for each preset the dataset ``spec`` accepts, its default first."""
+    from core.data.spec import parse_spec
+
+    return [(name, describe(PRESETS[name])) for name in PRESETS_FOR[parse_spec(spec).kind]]

@@ -108,7 +108,7 @@ class DataPage(QWidget):
         buttons.addWidget(self.torchvision_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
-        buttons.addLayout(self._build_fit_controls())
+        fit_controls = self._build_fit_controls()
         self.grid = QListWidget()
         self.grid.setViewMode(QListView.ViewMode.IconMode)
         self.grid.setIconSize(QSize(THUMB, THUMB))
@@ -139,13 +139,19 @@ class DataPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addLayout(buttons)
+        layout.addLayout(fit_controls)
         layout.addWidget(self.summary)
         layout.addWidget(split, 1)
         self.samples: Sequence[tuple[np.ndarray, str]] = []
         session.subscribe(self._on_change)
 
     def _build_fit_controls(self) -> QHBoxLayout:
-        """Image size and labels file: the two things that make a dataset fit a model's input and outputs."""
+        """Preprocessing, image size and labels file: what makes a dataset fit a model's input and outputs."""
+        self.preprocessing = QComboBox()
+        self.preprocessing.setToolTip("How images become the model's input (resize, crop, mean and std); "
+                                      "pick the one the model was trained with — the dataset reloads")
+        self.preprocessing.setEnabled(False)
+        self.preprocessing.activated.connect(self.apply_preprocessing)
         self.image_size = QSpinBox()
         self.image_size.setRange(0, 4096)
         self.image_size.setSpecialValueText("preset")
@@ -164,30 +170,41 @@ class DataPage(QWidget):
         self.clear_labels_button.clicked.connect(lambda: self.session.set_labels(None))
         self.clear_labels_button.setEnabled(False)
         row = QHBoxLayout()
+        row.addWidget(QLabel("Preprocessing:"))
+        row.addWidget(self.preprocessing)
         row.addWidget(QLabel("Image size:"))
         row.addWidget(self.image_size)
         row.addWidget(self.labels_button)
         row.addWidget(self.clear_labels_button)
+        row.addStretch(1)
         return row
+
+    def apply_preprocessing(self) -> None:
+        """Reload the current dataset with the preset picked in the Preprocessing box."""
+        spec = self.session.set_preprocessing(self.preprocessing.currentData())
+        if spec:
+            self.dataset_requested.emit(spec)
 
     def apply_image_size(self) -> None:
         """Reload the current image folder at the size in the Image size box."""
         self._size_timer.stop()
-        size = self.image_size.value() or None
-        if size == self.session.image_size:
-            return
-        self.session.set_image_size(size)
-        data = self.session.data
-        if data is not None:
-            from core.data.spec import parse_spec  # torch is imported once data is loaded
-            from core.errors import EdgeSlimError
+        spec = self.session.set_image_size(self.image_size.value() or None)
+        if spec:
+            self.dataset_requested.emit(spec)
 
-            try:
-                folder = parse_spec(data.spec).kind == "imagefolder"
-            except EdgeSlimError:  # the folder is gone: the next load says so
-                folder = True
-            if folder:
-                self.dataset_requested.emit(data.spec)
+    def _show_preprocessing_choices(self) -> None:
+        """The presets the loaded dataset accepts, the one in use selected; one choice only: nothing to pick."""
+        box, data = self.preprocessing, self.session.data
+        box.blockSignals(True)
+        box.clear()
+        for name, words in self.session.preprocessing_choices():
+            box.addItem(name, name)
+            box.setItemData(box.count() - 1, words, Qt.ItemDataRole.ToolTipRole)
+        if data is not None:
+            box.setCurrentIndex(max(0, box.findData(data.preprocessing.name)))
+        box.setEnabled(box.count() > 1)
+        box.blockSignals(False)
+        self.image_size.setEnabled(self.session.image_size_applies())
 
     def pick_labels(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Labels file: class folder -> model output", "", LABELS_FILTER)
@@ -202,6 +219,7 @@ class DataPage(QWidget):
     def _on_change(self, name: str) -> None:
         if name == "data":
             self.refresh()
+            self._show_preprocessing_choices()
         if name in ("model", "data", "labels"):
             self.refresh_fit()
 
@@ -262,8 +280,7 @@ class DataPage(QWidget):
         sizes = data.sizes()
         s.set("Splits", f"train {sizes['train']:,} · validation {sizes['val']:,} · calibration {sizes['calib']:,}")
         s.set("Input", "×".join(map(str, data.input_shape)))
-        p = data.preprocessing
-        steps = [f"resize {p.resize}" if p.resize else None, f"centre-crop {p.crop}" if p.crop else None,
-                 f"mean {tuple(round(m, 3) for m in p.mean)}", f"std {tuple(round(v, 3) for v in p.std)}"]
-        s.set("Preprocessing", f"{p.name}: " + ", ".join(x for x in steps if x))
+        from core.data.presets import describe  # torch is loaded with the data
+
+        s.set("Preprocessing", describe(data.preprocessing))
         s.set("Problems", "\n".join(f"• {n}" for n in data.notes) if data.notes else "none found")

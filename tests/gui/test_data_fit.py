@@ -77,3 +77,29 @@ def test_a_bad_labels_file_is_shown_on_the_data_page(qtbot, demo_window, tmp_pat
     assert "does not name" in demo_window.compress_page.run_blocker()
     demo_window.data_page.clear_labels_button.click()
     assert demo_window.session.mismatches == [] and demo_window.compress_page.run_blocker() == ""
+
+
+def test_the_preprocessing_picker_reloads_the_folder_and_runs_use_it(qtbot, demo_window, tmp_path):
+    """Issue 17 #10: the preprocessing the messages point at is a control on the Data page."""
+    win = demo_window
+    page = win.data_page
+    assert not page.preprocessing.isEnabled()  # the demo has one preprocessing: nothing to pick
+    assert [page.preprocessing.itemData(i) for i in range(page.preprocessing.count())] == ["demo"]
+    win.load_data(str(make_image_folder(tmp_path / "pets", per_class=6, size=40)))
+    wait_idle(qtbot, win)
+    assert page.preprocessing.isEnabled() and page.preprocessing.currentData() == "imagenet"
+    assert tuple(win.session.data.input_shape) == (3, 224, 224)
+    page.preprocessing.setCurrentIndex(page.preprocessing.findData("as-is"))
+    page.apply_preprocessing()
+    wait_idle(qtbot, win)
+    assert win.errors == []
+    assert win.session.data.preprocessing.name == "as-is"
+    assert tuple(win.session.data.input_shape) == (3, 40, 40)  # as-is keeps the photos' own size
+    assert page.summary.values["Preprocessing"].text().startswith("as-is")
+    assert page.preprocessing.currentData() == "as-is"
+    _model, data = win.session.sources()
+    assert data.preset == "as-is"
+    assert page.image_size.isEnabled()
+    win.load_data("demo")
+    wait_idle(qtbot, win)
+    assert not page.image_size.isEnabled() and not page.preprocessing.isEnabled()  # fixed 32 px, one preset
