@@ -32,7 +32,7 @@ from core.errors import EdgeSlimError
 from gui.jobs.controller import InThread, Job, JobController
 from gui.pages.compress_model import RunInputs, RunState, clock, estimate_html, run_blocker
 from gui.panels.compress_recipe_box import NAMES as RECIPE_NAMES, RecipeBox, StepSettingsBox
-from gui.panels.compress_run_box import RunArea, RunBox
+from gui.panels.compress_run_box import EditorRunSplit, RunArea, RunBox
 from gui.style import ERROR_COLOUR, MUTED_COLOUR
 from gui.widgets.files import ask_save_toml
 from gui.widgets.result_card import ResultCard
@@ -138,12 +138,7 @@ class CompressPage(QWidget):
 
         self.card = ResultCard()
         self.run_area = RunArea(run_box, self.card, self.estimate_label)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.top)
-        split.addWidget(self.run_area)
-        split.setStretchFactor(0, 2)  # the editor keeps what three steps and a short form need;
-        split.setStretchFactor(1, 3)  # the rest goes to the run and its result card
-        split.setChildrenCollapsible(False)
+        split = self.split = EditorRunSplit(self.top, self.run_area)
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addWidget(subtitle)

@@ -159,3 +159,36 @@ class RunArea(QSplitter):
 
     def show_estimate(self) -> None:
         self.tabs.setCurrentWidget(self.estimate_tab)
+
+
+class EditorRunSplit(QSplitter):
+    """The editor above, the run below: the editor gets ``editor_px`` (a short recipe and a six-field form),
+    the run area the rest and all later growth, until the user drags the handle.
+
+    Proportional stretch left a 1024×640 window with three form fields between two scrollbars
+    while the result card had room to spare.
+    """
+
+    def __init__(self, editor: QWidget, run_area: QWidget, editor_px: int = 305, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Vertical, parent)
+        self.addWidget(editor)
+        self.addWidget(run_area)
+        self.setStretchFactor(0, 0)
+        self.setStretchFactor(1, 1)
+        self.setChildrenCollapsible(False)
+        self.editor_px = editor_px
+        self.user_sized = False
+        self.splitterMoved.connect(lambda *_: setattr(self, "user_sized", True))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        if self.user_sized:
+            return
+        total = sum(self.sizes())
+        if total <= 0:
+            return
+        room = total - self.widget(1).minimumSizeHint().height()
+        top = max(min(self.editor_px, room), self.widget(0).minimumSizeHint().height())
+        self.blockSignals(True)  # our own placement is not the user's drag
+        self.setSizes([top, total - top])
+        self.blockSignals(False)
