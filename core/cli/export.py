@@ -43,16 +43,18 @@ def _source(args: argparse.Namespace, progress):
 
 
 def _calibrated(args: argparse.Namespace, target, estimate_ms: float) -> None:
-    """With --run: the estimate corrected by what boards of this profile measured (``edgeslim-cli measure``)."""
+    """With --run: the estimate corrected by what boards of this profile measured, and the run's own board figures."""
     if args.run is None:
         return
+    from core.app.device_figures import device_figures
     from core.cli.workspace import open_workspace_to_read
-    from core.devices.measurements import estimate_correction, measurements_for_target
 
     with open_workspace_to_read(args.workspace) as ws:
-        cal = estimate_correction(target, measurements_for_target(ws, target.name))
-    if cal.count:
-        print(f"{cal.label}: {cal.apply(estimate_ms):.3g} ms on {target.label} (the roofline × {cal.factor:.3g})")
+        figures = device_figures(ws, args.run, target, estimate_ms)
+    if figures.calibrated_ms is not None:
+        print(f"{figures.label}: {figures.calibrated_ms:.3g} ms on {target.label} (the roofline × {figures.factor:.3g})")
+    for m in figures.measured:
+        print(", ".join([m.text, *m.details]))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

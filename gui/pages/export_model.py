@@ -2,7 +2,8 @@
 
 The view (:mod:`gui.panels.export_page`) reads its widgets into these
 functions and draws what they return; the folder rules themselves are core's
-(:mod:`core.app.export`).
+(:mod:`core.app.export`), and so are the board figures shown by the estimate
+(:mod:`core.app.device_figures`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Optional, Union
 
 from core import fmt
 from core.app.controls import for_app
+from core.app.device_figures import DeviceFigures, device_figures
 from core.app.export import ExportCheck, ExportFrom, ExportJob, folder_problem
 
 PREFERRED_TARGET = "rpi5"
@@ -115,3 +117,22 @@ def export_blocker(*, exporting: bool, source: Union[ExportFrom, str], target: A
         return f"The model does not fit {target.label}: see what to do in the fit check, or tick “Export anyway”."
     problem = folder_problem(out, replace)
     return for_app(problem[0].upper() + problem[1:] + ".") if problem else ""
+
+
+def device_figures_for(workspace: Any, source: tuple[str, Optional[int]], target: Any,
+                       preview: Optional[dict]) -> Optional[DeviceFigures]:
+    """What boards of ``target`` measured, next to the checked estimate (None without an estimate or a workspace).
+
+    ``source`` is the picker's choice: a stored run shows its own board figures;
+    the current model only the profile's calibration.
+    """
+    ms = ((preview or {}).get("estimate") or {}).get("latency_ms")
+    if workspace is None or target is None or ms is None:
+        return None
+    kind, run_id = source
+    return device_figures(workspace, run_id if kind == "run" else None, target, ms)
+
+
+def measured_lines(figures: Optional[DeviceFigures]) -> list[str]:
+    """One line per board of the profile the run was timed on: the figure, then the file, memory and date."""
+    return [" · ".join([m.text, *m.details]) for m in (figures.measured if figures else [])]

@@ -445,6 +445,8 @@ class ExportPage(QWidget):
             self.load_targets()  # a profile was added or edited meanwhile
         if self._check_dirty:
             QTimer.singleShot(0, self.start_check)
+        elif self.preview is not None and self.fit_view.state == "done":
+            self._show_preview()
 
     def _inputs_changed(self) -> None:
         """The choice changed: the shown verdict and the last bundle's card no longer apply; check again."""
@@ -488,6 +490,11 @@ class ExportPage(QWidget):
         self._update_export_state()
         return job
 
+    def _show_preview(self) -> None:
+        """The checked estimate and what the profile's boards measured (read again on show: a measurement may be new)."""
+        figures = em.device_figures_for(self.workspace, self._source(), self.target(), self.preview)
+        self.fit_view.show_preview(self.preview, self.target(), figures)
+
     def _check_event(self, job: Job, event: Any) -> None:
         if job is not self.check_job:
             return
@@ -495,7 +502,7 @@ class ExportPage(QWidget):
             self.fit_view.show_busy(event.message[0].upper() + event.message[1:] + "…")
         elif isinstance(event, Done) and not job.cancelled:
             self.preview = event.result
-            self.fit_view.show_preview(event.result, self.target())
+            self._show_preview()
             self._describe_format()
         elif isinstance(event, Failed) and not event.cancelled and not job.cancelled:
             self.fit_view.show_failure(_app_words(event.error))

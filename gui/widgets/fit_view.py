@@ -1,7 +1,8 @@
 """The fit check card: the verdict, flash/storage and RAM as bars, precision, latency, ops, and what to do.
 
 It renders an ``ExportPreview.to_dict()`` from the worker next to the target
-profile it was checked against; it computes nothing. ``values`` keeps the
+profile it was checked against, and what that profile's boards measured
+(:func:`gui.pages.export_model.device_figures_for`); it computes nothing. ``values`` keeps the
 shown texts by row name for tests.
 """
 
@@ -14,6 +15,8 @@ from PySide6.QtWidgets import QFormLayout, QFrame, QGridLayout, QLabel, QProgres
 
 from core import fmt
 from core.app.controls import for_app
+from core.app.device_figures import DeviceFigures
+from gui.pages.export_model import measured_lines
 from gui.style import ERROR_COLOUR, GOOD_COLOUR
 from gui.widgets.export_text import (
     latency_text,
@@ -76,7 +79,7 @@ class ShareBar(QWidget):
 class FitView(QFrame):
     """``show_preview(preview, target)`` after a check; ``show_busy`` / ``show_message`` / ``show_failure`` otherwise."""
 
-    ROWS = ("Precision", "Latency", "Work", "Ops")
+    ROWS = ("Precision", "Latency", "Measured", "Work", "Ops")
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -115,6 +118,9 @@ class FitView(QFrame):
         self.rows_host = QWidget()
         self.rows_host.setLayout(form)
         form.setContentsMargins(0, 0, 0, 0)
+        self.form = form
+        self.rows["Measured"].setToolTip("The run's latest timing on each board registered with this profile "
+                                         "(edgeslim-cli measure), for the file named")
         self.problems = _label()
         self.warnings = _label()
         self.notes = _label(muted=True)
@@ -170,8 +176,8 @@ class FitView(QFrame):
         self.detail.setText(_html(for_app(message)))
         self.values = {"verdict": "cannot be exported", "problems": message}
 
-    def show_preview(self, preview: dict, target) -> None:
-        """Render ``ExportPreview.to_dict()`` checked against ``target`` (a TargetProfile)."""
+    def show_preview(self, preview: dict, target, figures: Optional[DeviceFigures] = None) -> None:
+        """Render ``ExportPreview.to_dict()`` checked against ``target`` (a TargetProfile), with its boards' ``figures``."""
         self.state = "done"
         self.busy.setVisible(False)
         fit, est = preview.get("fit") or {}, preview.get("estimate") or {}
@@ -200,15 +206,18 @@ class FitView(QFrame):
         ops, level = ops_text(preview, target)
         texts = {
             "Precision": precision_text(preview, target),
-            "Latency": latency_text(preview, target.label),
+            "Latency": "\n".join(t for t in (latency_text(preview, target.label), figures and figures.calibrated_text) if t),
+            "Measured": "\n".join(measured_lines(figures)),
             "Work": (f"{fmt.si(est.get('macs'))} MACs per image · peak activations {fmt.size(est.get('peak_activation_bytes'))}"
                      + (f" (at {est.get('peak_at')})" if est.get("peak_at") else "")) if have_est else "—",
             "Ops": ops,
         }
         for name, text in texts.items():
             colour = LEVEL_COLOURS.get(level, "") if name == "Ops" else ""
-            self.rows[name].setText(f"<span style='color:{colour}'>{_html(text)}</span>" if colour else _html(text))
+            html = "<br>".join(_emphasis(name, i, line) for i, line in enumerate(text.split("\n")))
+            self.rows[name].setText(f"<span style='color:{colour}'>{html}</span>" if colour else html)
             self.values[name] = text
+        self.form.setRowVisible(self.rows["Measured"], bool(texts["Measured"]))
         self.rows["Latency"].setToolTip("Assumptions of the estimate:\n• " + "\n• ".join(est.get("assumptions", [])) if have_est else "")
 
         problems = [p["message"] for p in fit.get("problems", [])]
@@ -252,6 +261,16 @@ class FitView(QFrame):
                                "at the profile's peak and its memory traffic at peak bandwidth, so real kernels are slower. "
                                "Point at the latency for every assumption.")
         self.basis.setVisible(bool(assumptions))
+
+
+def _emphasis(row: str, index: int, line: str) -> str:
+    """The calibrated estimate (the latency's second line) and each board's figure in bold: what the eye looks for."""
+    if row == "Latency" and index:
+        return f"<b>{_html(line)}</b>"
+    if row == "Measured":
+        figure, sep, rest = line.partition(" · ")
+        return f"<b>{_html(figure)}</b>{sep}{_html(rest)}"
+    return _html(line)
 
 
 def _duration(ms: float) -> str:
