@@ -48,6 +48,36 @@ def step_notes(steps: list[dict]) -> list[str]:
     return notes
 
 
+def fp32_layers(steps: list[dict]) -> list[str]:
+    """For each int8 step that left weight layers in fp32: which ones, why, and what fp32 costs them.
+
+    ``max_drop`` keeps the layers int8 hurts most; the card lists them with the
+    bytes and multiply-adds fp32 costs, so the trade is read where it was made.
+    """
+    lines = []
+    for step in steps:
+        rows = [r for r in step.get("layers") or [] if r.get("excluded") or r.get("kept_fp32")]
+        if not rows:
+            continue
+        extra = step.get("extra") or {}
+        kept = [r for r in rows if r.get("kept_fp32")]
+        asked = [r["layer"] for r in rows if not r.get("kept_fp32")]
+        where = f"{step.get('index', '?')}. {step.get('technique')}"
+        if kept:
+            target = step.get("params", {}).get("max_drop")
+            before, after = extra.get("int8_agreement_before_fallback"), extra.get("target_agreement")
+            gain = f" (agreement {before:.1%} → {after:.1%})" if before is not None and after is not None else ""
+            costs = ", ".join(f"{r['layer']} (+{fmt.size(int(r.get('fp32_extra_bytes') or 0))}, "
+                              f"{(r.get('macs_share') or 0):.1%} of MACs)" for r in kept)
+            total = (f"; in all +{fmt.size(int(extra.get('fp32_extra_bytes') or 0))} in the file, "
+                     f"{(extra.get('fp32_macs_share') or 0):.1%} of the multiply-adds in fp32")
+            lines.append(f"{where} kept {len(kept)} layer{'s' if len(kept) != 1 else ''} in fp32 for max_drop {target:g}"
+                         f"{gain}: {costs}{total}" if target is not None else f"{where} kept in fp32: {costs}{total}")
+        if asked:
+            lines.append(f"{where} left in fp32 as the recipe asks: {', '.join(asked)}")
+    return lines
+
+
 def run_blocker(*, ready: bool, running: bool, loading: bool, model: Any, data: Any, problems: list,
                 inputs: Any) -> str:
     """Why Run is not possible now ("" when it is): the rules, in the order a user meets them."""

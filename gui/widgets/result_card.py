@@ -10,7 +10,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from core import fmt
-from gui.pages.compress_model import clock, step_notes
+from gui.pages.compress_model import clock, fp32_layers, step_notes
 from gui.style import ERROR_COLOUR, GOOD_COLOUR, MUTED_COLOUR
 
 EMPTY_TEXT = (
@@ -157,7 +157,8 @@ class ResultCard(QFrame):
         self.status.setVisible(bool(lines))
         summaries = [f"{s.get('index', i)}. <b>{s.get('technique')}</b>: {s.get('summary', '')}" for i, s in enumerate(row.steps or [], start=1)]
         notes = [f"<span style='color:{MUTED_COLOUR}'>note: {n}</span>" for n in step_notes(row.steps or [])]
-        self.steps.setText("<br>".join(summaries + notes[:4]))
+        fp32 = [f"<b>fp32:</b> {line}" for line in fp32_layers(row.steps or [])]
+        self.steps.setText("<br>".join(summaries + fp32 + notes[:4]))
         self.steps.setVisible(bool(summaries))
         artifact = (row.artifacts or {}).get("onnx") or (row.artifacts or {}).get("pt2")
         if artifact:

@@ -57,3 +57,34 @@ def test_run_blocker_names_the_first_thing_to_do():
     assert "still loading" in run_blocker(**{**ok, "ready": False})
     assert "Load a model" in run_blocker(**{**ok, "model": None})
     assert run_blocker(**{**ok, "inputs": "Open a workspace first."}) == "Open a workspace first."
+
+
+def test_the_result_card_lists_the_layers_int8_kept_in_fp32_with_their_cost(qtbot, tmp_path):
+    """Issue 18: the layers max_drop kept in fp32 are named on the card, with bytes and multiply-adds, from the step itself."""
+    from types import SimpleNamespace
+
+    from core.techniques.quantize_static import QuantizeStatic
+    from gui.pages.compress_model import fp32_layers
+    from gui.widgets.result_card import ResultCard
+    from tests.core.techniques.mobile_helpers import fragile_layer, loaded_torchscript_onnx
+    from tests.core.techniques.quant_helpers import context
+
+    step = QuantizeStatic(calibration_samples=40, max_drop=1.0, exclude_nodes=()).apply(loaded_torchscript_onnx(), context(tmp_path))
+    stored = {"index": 1, "technique": "quantize.static", "params": {"max_drop": 1.0}, **step.to_dict()}
+    lines = fp32_layers([stored])
+    assert len(lines) == 1
+    kept = next(r for r in step.layers if r["kept_fp32"])
+    assert lines[0].startswith("1. quantize.static kept 1 layer in fp32 for max_drop 1")
+    assert f"{fragile_layer()} (+{kept['fp32_extra_bytes'] / 1024:.2f} KiB, {kept['macs_share']:.1%} of MACs)" in lines[0]
+    assert f"{step.extra['int8_agreement_before_fallback']:.1%} → {step.extra['target_agreement']:.1%}" in lines[0]
+    assert fp32_layers([{**stored, "layers": [{**r, "kept_fp32": False, "excluded": False} for r in step.layers]}]) == []
+
+    asked = {"index": 2, "technique": "quantize.static", "params": {}, "layers": [{"layer": "fc", "excluded": True}]}
+    assert fp32_layers([asked]) == ["2. quantize.static left in fp32 as the recipe asks: fc"]
+
+    card = ResultCard()
+    qtbot.addWidget(card)
+    row = SimpleNamespace(id=7, name="int8-target", status="done", seconds=3.0, error=None, baseline={}, final={},
+                          steps=[stored], artifacts={})
+    card.show_row(row)
+    assert fragile_layer() in card.steps.text() and "for max_drop 1" in card.steps.text()
