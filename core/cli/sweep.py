@@ -58,6 +58,40 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if outcome.status == "done" else 130
 
 
+def cmd_sweep_analysis(args: argparse.Namespace) -> int:
+    """A stored sweep's finished trials and how much each swept setting decided each objective."""
+    from core import fmt
+    from core.app.sweep_analysis import OBJECTIVES, analyse_sweep
+
+    objectives = [args.objective] if args.objective else list(OBJECTIVES)
+    with workspace_for(args, read=True) as ws:
+        a = analyse_sweep(ws, args.id, objectives)
+        ws_path = ws.path
+    if args.json:
+        _print_json({"workspace": str(ws_path), "objectives": objectives, **a.to_dict()})
+        return 0
+    cells = {"accuracy": lambda v: f"{100 * v:.2f} %", "size": fmt.size, "latency": lambda v: f"{v:.3f} ms"}
+    heads = {"accuracy": "top-1", "size": "size", "latency": "ORT ms"}
+    rows = [[f"#{t.run_id}", *(_cell(t.values[p.key]) for p in a.params),
+             *("—" if t.objectives[o] is None else cells[o](t.objectives[o]) for o in objectives)] for t in a.trials]
+    print(fmt.table(["run", *(p.label for p in a.params), *(heads[o] for o in objectives)], rows,
+                    "r" + "r" * len(a.params) + "r" * len(objectives)))
+    print(f"sweep {a.sweep_id} ({a.name}, {a.mode or 'grid'}): {len(a.trials)} finished trial{'s' if len(a.trials) != 1 else ''}"
+          + (f", {a.not_finished} not finished (not counted)" if a.not_finished else ""))
+    imps = [a.importances[o] for o in objectives]
+    table = [[p.key, *(("one value" if p.key in i.constant else "—") if p.key not in i.values else f"{i.values[p.key]:.3f}"
+                       for i in imps)] for p in a.params]
+    print("\nimportance of each swept setting (shares of 1 per objective):")
+    print(fmt.table(["setting", *objectives], table, "l" + "r" * len(objectives)))
+    for i in imps:
+        print(f"{i.objective}: " + (f"by {i.evaluator}" if i.computed else f"not computed: {i.reason}"))
+    return 0
+
+
+def _cell(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid or Optuna sweep of a recipe; every trial is a stored run")
     p.add_argument("sweep", metavar="SWEEP.toml")
@@ -69,3 +103,12 @@ def add_commands(sub) -> None:
     _add_device_arg(p)
     _add_timing_args(p, repeats=30, threads_help="CPU threads per trial (default 2)")
     p.set_defaults(func=cmd_sweep)
+
+    from core.app.sweep_analysis import OBJECTIVES
+
+    q = sub.add_parser("sweep-analysis", help="a stored sweep's trials and how much each swept setting mattered")
+    q.add_argument("id", type=int, metavar="SWEEP_ID", help="the sweep's id (the sweep_id of its runs in `runs list --json`)")
+    q.add_argument("--objective", choices=OBJECTIVES, help="rank the settings for this objective only (default: each)")
+    q.add_argument("--workspace", metavar="W", help="workspace folder (default: the user's EdgeSlim workspace)")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.set_defaults(func=cmd_sweep_analysis)

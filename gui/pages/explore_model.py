@@ -11,10 +11,10 @@ sliver of the axis.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional, Sequence
 
+from core.app.sweep_analysis import swept_value
 from core.pipeline.pareto import below_floor, default_floor, pareto_indices
 from core.store.run_summary import AXES, BaselinePoint, Budgets, RunSummary, baselines, summarise_runs
 
@@ -196,25 +196,6 @@ class ExploreModel:
     def _x(self, value: float, scale: float) -> float:
         v = value / scale
         return math.log10(v) if self.state.log_x else v
-
-
-def swept_value(recipe_toml: str, key: str) -> Optional[str]:
-    """A sweep key's value in a trial's recipe: ``technique.param`` -> the parameter, ``technique`` -> on / off."""
-    try:
-        steps = tomllib.loads(recipe_toml or "").get("step", [])
-    except tomllib.TOMLDecodeError:
-        return None
-    for step in steps:
-        if step.get("technique") == key:
-            return "on" if step.get("enabled", True) else "off"
-    technique, _, param = key.rpartition(".")
-    for step in steps:
-        if step.get("technique") == technique:
-            value = step.get(param)
-            if value is None:
-                return None
-            return f"{value:.3g}" if isinstance(value, float) else str(value)
-    return None
 
 
 def _padded(low: float, high: float, minimum_span: Optional[float]) -> Range:

@@ -35,6 +35,7 @@ from core import fmt
 from core.pipeline.pareto import DEFAULT_FLOOR_PT
 from core.store.run_summary import Budgets, RunSummary, run_tooltip
 from gui.pages.explore_model import ALL, ExploreModel
+from gui.pages.sweep_analysis_model import availability
 from gui.widgets.table import SORT_ROLE, DataTable
 
 # what decides a trade-off first, so "Fits target" and "Front" are on screen at 1024 px
@@ -145,6 +146,7 @@ class ExplorePage(QWidget):
         self.delete_stopped_button.setToolTip("Delete every failed, cancelled and interrupted run and its files")
         self.sweep_button = QPushButton("New sweep…")
         self.sweep_button.setToolTip("Run the current recipe over a grid or an Optuna search of its parameters")
+        self.analyse_button = QPushButton("Analyse…")  # parallel coordinates and parameter importance
         self.refresh_button = QPushButton("Refresh")
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Accuracy vs"))
@@ -166,6 +168,7 @@ class ExplorePage(QWidget):
         filters.addWidget(self.delete_stopped_button)
         filters.addStretch(0)
         filters.addWidget(self.sweep_button)
+        filters.addWidget(self.analyse_button)
         filters.addWidget(self.refresh_button)
 
         self._plot = None  # TradeoffPlot, built on first use: pyqtgraph's import costs ~0.3 s of start-up
@@ -206,6 +209,7 @@ class ExplorePage(QWidget):
         self.model = ExploreModel()  # the state and the rules; this widget draws them
         self.targets: list = []
         self.rows: dict[int, Any] = {}  # run id -> RunRow, the listed runs
+        self.analysable = availability([])  # which listed sweeps "Analyse sweep…" offers, set by _show
         self._axes_cache: dict[int, list[str]] = {}  # sweep id -> its swept keys
         self.version: Optional[int] = None
         self.dirty = False
@@ -226,6 +230,7 @@ class ExplorePage(QWidget):
         self.delete_stopped_button.clicked.connect(self.delete_stopped)
         self.refresh_button.clicked.connect(self.refresh)
         self.sweep_button.clicked.connect(self.sweep_requested.emit)
+        self.analyse_button.clicked.connect(self.analyse_sweep)
         self.table.view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self.table.view.customContextMenuRequested.connect(self._context_menu)
         self.table.view.doubleClicked.connect(lambda _: self._with_selected(self.details_requested.emit))
@@ -449,6 +454,9 @@ class ExplorePage(QWidget):
         self.caption.setToolTip(str(where))
         self.empty.setVisible(not self.model.all_rows)
         self.delete_stopped_button.setEnabled(bool(self.model.stopped_ids()))
+        self.analysable = availability(self.model.rows)
+        self.analyse_button.setEnabled(self.analysable.enabled)
+        self.analyse_button.setToolTip(self.analysable.reason)
 
     # ------------------------------------------------------------------ selection
 
@@ -545,6 +553,15 @@ class ExplorePage(QWidget):
         """Delete every failed, cancelled and interrupted run (after the user confirms)."""
         ids = self.model.stopped_ids()
         return bool(ids) and self.delete_runs(ids)
+
+    def analyse_sweep(self) -> None:
+        """Open the sweep-analysis dialog on the listed sweeps that have trials to compare."""
+        from gui.dialogs.sweep_analysis_dialog import SweepAnalysisDialog
+
+        if getattr(self, "analysis_dialog", None) is not None:
+            self.analysis_dialog.close()  # one at a time: a second click opens it afresh on the current runs
+        self.analysis_dialog = SweepAnalysisDialog(self.workspace, self.analysable.sweeps, self)
+        self.analysis_dialog.show()
 
     def stop(self) -> None:
         self.poll.stop()
