@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from core.app.controls import ask
 from core.errors import EdgeSlimError
 
 _FORM = re.compile(r"^(auto|cpu|cuda(?::\d+)?)$")
@@ -33,11 +34,12 @@ def resolve_device(spec: str) -> str:
         return "cpu"
     if not torch.cuda.is_available():
         raise EdgeSlimError(f"device {text} was asked for, but PyTorch sees no CUDA GPU on this machine",
-                            "use the device auto or cpu, or install a CUDA build of PyTorch on a machine with an NVIDIA GPU")
+                            f"set {ask('device', action=False)} to auto or cpu, or install a CUDA build of PyTorch "
+                            "on a machine with an NVIDIA GPU")
     index = int(text.split(":")[1]) if ":" in text else 0
     if index >= torch.cuda.device_count():
         raise EdgeSlimError(f"device {text} was asked for, but PyTorch sees {torch.cuda.device_count()} GPU(s)",
-                            f"use cuda:0 … cuda:{torch.cuda.device_count() - 1}")
+                            f"set {ask('device', action=False)} to cuda:0 … cuda:{torch.cuda.device_count() - 1}")
     return f"cuda:{index}"
 
 

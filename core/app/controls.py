@@ -44,7 +44,7 @@ CONTROLS: dict[str, Control] = {
     "ratio": Control("--ratio", "the ratio on the Sensitivity page"),
     "importance": Control("--importance", "the channel ranking on the Sensitivity page", "choose"),
     "calibration_samples": Control("--calibration-samples", "the calibration images on the Sensitivity page"),
-    "device": Control("--device", "the training device in Settings", "choose"),
+    "device": Control("--device", "“Train on” in the Compress page's Run box", "set"),
     "workers": Control("--workers", "the number of worker processes in the sweep dialog"),
     "cluster": Control("--cluster", "the Dask cluster address in the sweep dialog"),
     "data": Control("--data", "a dataset (Data page → Open)", "choose"),

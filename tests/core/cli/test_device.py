@@ -59,3 +59,13 @@ def test_the_run_records_its_device_in_result_json_and_the_store(capsys, tmp_pat
     assert json.loads(out)["device"] == "cpu"
     code, out, _ = run_cli(capsys, "runs", "show", "1", "--workspace", str(tmp_path / "ws"), "--json")
     assert json.loads(out)["device"] == "cpu" and json.loads(out)["options"]["device"] == "cpu"
+
+
+def test_the_missing_gpu_fix_names_each_front_end_s_control():
+    from core.errors import EdgeSlimError
+    from core.torch_device import resolve_device
+
+    with pytest.raises(EdgeSlimError) as err:
+        resolve_device("cuda")
+    assert "Set --device to auto or cpu" in str(err.value)
+    assert "“Train on” in the Compress page's Run box" in err.value.for_app() and "--" not in err.value.for_app()
