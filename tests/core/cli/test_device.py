@@ -61,6 +61,7 @@ def test_the_run_records_its_device_in_result_json_and_the_store(capsys, tmp_pat
     assert json.loads(out)["device"] == "cpu" and json.loads(out)["options"]["device"] == "cpu"
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
 def test_the_missing_gpu_fix_names_each_front_end_s_control():
     from core.errors import EdgeSlimError
     from core.torch_device import resolve_device
