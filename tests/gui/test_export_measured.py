@@ -27,14 +27,20 @@ def measured_run(make_window, tmp_path):
     return win, run_id
 
 
-def test_a_measured_run_shows_the_board_and_the_calibrated_estimate(qtbot, measured_run):
-    win, run_id = measured_run
+def checked_on(qtbot, win, run_id: int, target: str):
+    """The Export page on stored run ``run_id`` against ``target``, once its check has finished."""
     page = win.export_page
     page.set_workspace(win.workspace)
     page.show_run(win.workspace.get_run(run_id))
     page = open_page(qtbot, win)
-    page.set_target("rpi5")
+    page.set_target(target)
     wait_check(qtbot, page)
+    return page
+
+
+def test_a_measured_run_shows_the_board_and_the_calibrated_estimate(qtbot, measured_run):
+    win, run_id = measured_run
+    page = checked_on(qtbot, win, run_id, "rpi5")
     fit = page.fit_view.values
     assert fit["verdict"] == "fits", fit
     # the run's own model on pi (not its baseline's 9 ms), with the figures as stored
@@ -58,12 +64,7 @@ def test_a_measured_run_shows_the_board_and_the_calibrated_estimate(qtbot, measu
 
 def test_a_new_measurement_shows_when_the_page_is_shown_again(qtbot, measured_run):
     win, run_id = measured_run
-    page = win.export_page
-    page.set_workspace(win.workspace)
-    page.show_run(win.workspace.get_run(run_id))
-    page = open_page(qtbot, win)
-    page.set_target("jetson-orin-nano")
-    wait_check(qtbot, page)
+    page = checked_on(qtbot, win, run_id, "jetson-orin-nano")
     assert page.fit_view.values["Measured"] == ""
     win.show_page("explore")
     store_measurements(win.workspace, [Measurement(run_id, "run", "orin", "jetson-orin-nano", 1.5, 1.7, None, None, {})])
