@@ -4,7 +4,9 @@ fp32 and QDQ int8 activations are compared on a few images with ONNX
 Runtime's ``qdq_loss_debug``; a layer's ``lost_db`` is the SQNR of its input
 minus that of its output, so it is charged with its own weights and output
 only. The sensitivity report's ``error`` method shows these rows and
-``quantize.static``'s ``max_drop`` fallback keeps layers fp32 in this order.
+``quantize.static``'s ``max_drop`` fallback searches this order first (a
+layer's own loss misses error that grows through the layers after it, so
+:mod:`core.quant.fallback` also tries the network's first layers).
 """
 
 from __future__ import annotations

@@ -284,7 +284,7 @@ def run_methods(selected: list[str], onnx_path: Path, module: torch.nn.Module, b
             row.path, row.notes = fn(folder)
         except Exception as exc:  # a failing method is a result, not the end of the benchmark
             row.error = one_line(exc)
-            log(f"  FAILED: {row.error}")
+            log(f"  FAILED: {exc}")  # the whole message (the table keeps its first 300 characters)
             if os.environ.get("BENCH_TRACE"):
                 traceback.print_exc()
         row.seconds = time.perf_counter() - t0
