@@ -17,6 +17,7 @@ import math
 import tomllib
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
 from core.pipeline.pareto import DIRECTIONS, metric
@@ -246,3 +247,13 @@ def _ped_anova(params: list[Param], trials: list[Trial], objective: str, quantil
     if not total > 0:  # optuna would share 1 equally, which reads as a finding; say there is none
         raise ValueError("no setting sets the best trials apart from the others")
     return {k: float(v) / total for k, v in sorted(found.items(), key=lambda kv: -kv[1])}
+
+
+def analyse_stored_sweep(workspace: "str | Path", sweep_id: int) -> SweepAnalysis:
+    """:func:`analyse_sweep` on a workspace opened here, read-only: for a thread other than the one holding the window's."""
+    from core.store.read_only import is_writable
+    from core.store.workspace import DB_NAME, Workspace
+
+    path = Path(workspace)
+    with Workspace(path, check_interrupted=False, read_only=not is_writable(path, path / DB_NAME)) as ws:
+        return analyse_sweep(ws, sweep_id)

@@ -147,10 +147,11 @@ class ImportanceBars(pg.PlotWidget):
 class SweepAnalysisDialog(QDialog):
     """Pick a sweep and an objective; see the trials across their settings and which setting mattered."""
 
-    def __init__(self, workspace: Any, sweeps: Sequence[int], parent: Optional[QWidget] = None) -> None:
+    def __init__(self, workspace: Any, sweeps: Sequence[int], parent: Optional[QWidget] = None, jobs: Any = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Sweep analysis")
         self.model = SweepAnalysisModel(workspace, sweeps)
+        self.jobs, self.job = jobs, None  # with the window's job controller the analysis runs on a pool thread
         self.sweep_combo = QComboBox()
         for sweep_id in reversed(self.model.sweeps):  # newest first
             self.sweep_combo.addItem(self.model.sweep_label(sweep_id), sweep_id)
@@ -202,6 +203,10 @@ class SweepAnalysisDialog(QDialog):
 
     def _redraw(self, **choice) -> None:
         self.model.choose(**choice)
+        sweep_id = self.model.pending()
+        if self.jobs is not None and sweep_id is not None:
+            self._analyse(sweep_id)
+            return
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # the first analysis imports optuna (about a second)
         try:
             m = self.model
@@ -216,3 +221,32 @@ class SweepAnalysisDialog(QDialog):
             self.note.setText(m.importance_note())
         finally:
             QApplication.restoreOverrideCursor()
+
+    def _analyse(self, sweep_id: int) -> None:
+        """Compute the chosen sweep's analysis on a pool thread (the first one imports optuna), then draw it."""
+        from core.app.events import Done, Failed
+        from core.app.sweep_analysis import analyse_stored_sweep
+        from gui.jobs.controller import InThread
+
+        path = self.model.workspace.path
+        self.caption.setText(f"Analysing sweep #{sweep_id}…")
+        self.lines_view.show_lines([], [])
+        self.bars_view.show_bars([])
+        self.note.setText("")
+
+        def on_event(event: Any) -> None:
+            if isinstance(event, Done):
+                self.model.store(sweep_id, event.result)
+                if self.model.sweep_id == sweep_id:
+                    self._redraw()
+            elif isinstance(event, Failed) and not event.cancelled:
+                error = event.error
+                self.caption.setText(error.for_app() if hasattr(error, "for_app") else str(error))
+
+        self.job = self.jobs.start(InThread(lambda emit, cancel: analyse_stored_sweep(path, sweep_id)), on_event,
+                                   title=f"analysing sweep #{sweep_id}", kind="sweep-analysis")
+
+    def done(self, code: int) -> None:  # closing stops an analysis still running
+        if self.job is not None and not self.job.ended:
+            self.job.cancel()
+        super().done(code)

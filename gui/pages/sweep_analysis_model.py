@@ -121,6 +121,14 @@ class SweepAnalysisModel:
         if objective is not None:
             self.objective = objective
 
+    def pending(self) -> Optional[int]:
+        """The chosen sweep when its analysis is still to be computed (the view may compute it off the GUI thread)."""
+        return self.sweep_id if self.sweep_id is not None and self.sweep_id not in self._cache else None
+
+    def store(self, sweep_id: int, analysis: SweepAnalysis) -> None:
+        """An analysis computed elsewhere (a job of the window's controller)."""
+        self._cache[sweep_id] = analysis
+
     @property
     def analysis(self) -> Optional[SweepAnalysis]:
         """The chosen sweep's analysis, computed once (every objective's importances at once)."""

@@ -560,7 +560,8 @@ class ExplorePage(QWidget):
 
         if getattr(self, "analysis_dialog", None) is not None:
             self.analysis_dialog.close()  # one at a time: a second click opens it afresh on the current runs
-        self.analysis_dialog = SweepAnalysisDialog(self.workspace, self.analysable.sweeps, self)
+        self.analysis_dialog = SweepAnalysisDialog(self.workspace, self.analysable.sweeps, self,
+                                                   jobs=getattr(self.window(), "jobs", None))
         self.analysis_dialog.show()
 
     def stop(self) -> None:

@@ -101,3 +101,32 @@ def test_model_places_categories_and_numbers_on_the_axes(tmp_path):
     first = lines[0]  # ratio 0.2, int8 off: the best accuracy
     assert first.run_id == ids[0] and first.ys == pytest.approx((0.0, 0.0, 1.0)) and first.shade == pytest.approx(1.0)
     assert model.legend() == ("86.90 % (worst)", "95.00 % (best)")
+
+
+def test_in_the_window_the_analysis_runs_off_the_gui_thread(make_window, tmp_path, qtbot):
+    """The first analysis imports optuna: in the window it runs as a job of the controller, then draws."""
+    import threading
+
+    import core.app.sweep_analysis as analysis
+
+    win = make_window()
+    sweep, ids = store_sweep(win.workspace, GRID)
+    threads: list[str] = []
+    real = analysis.analyse_sweep
+
+    def spy(ws, sweep_id, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(ws, sweep_id, *args, **kwargs)
+
+    analysis.analyse_sweep = spy
+    try:
+        win.show_page("explore")
+        win.explore_page.refresh()
+        win.explore_page.analyse_sweep()
+        dialog = win.explore_page.analysis_dialog
+        qtbot.waitUntil(lambda: len(dialog.lines_view.curves) == len(ids), timeout=30_000)
+    finally:
+        analysis.analyse_sweep = real
+        dialog.close()
+    assert threads and threading.main_thread().name not in threads
+    assert dialog.bars_view.bars and "PED-ANOVA" in dialog.note.text()
