@@ -100,8 +100,24 @@ class WeightOp:
 
     @property
     def layer(self) -> str:
-        """The PyTorch-style layer name (``layer1.0.conv1``) when the weight is named after it."""
-        return self.weight[: -len(".weight")] if self.weight.endswith(".weight") else self.weight
+        """The PyTorch-style layer name (``layer1.0.conv1``): from the weight's name, else from the node's scope.
+
+        The TorchScript exporter names a Conv+BN folded weight ``onnx::Conv_662``;
+        its node ``/blocks/blocks.1/blocks.1.1/conv_pw/Conv`` still says which
+        module it is (``blocks.1.1.conv_pw``), which is what a user recognises.
+        """
+        if self.weight.endswith(".weight"):
+            return self.weight[: -len(".weight")]
+        return module_path(self.node) or self.weight
+
+
+def module_path(node_name: str) -> str:
+    """``/blocks/blocks.1/blocks.1.1/conv_pw/Conv`` -> ``blocks.1.1.conv_pw``; "" for a name without a scope."""
+    parts = [p for p in node_name.split("/") if p][:-1] if node_name.startswith("/") else []
+    path = ""
+    for part in parts:
+        path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+    return path
 
 
 def weight_ops(proto) -> list[WeightOp]:

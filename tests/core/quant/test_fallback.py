@@ -15,7 +15,7 @@ from core.pipeline.sensitivity import quant_sensitivity
 from core.quant.fallback import MAX_FP32_SHARE, search
 from core.techniques.base import TechniqueError
 from core.techniques.quantize_static import QuantizeStatic
-from tests.core.techniques.mobile_helpers import fragile_layer, loaded_torchscript_onnx, mobilenet_like
+from tests.core.techniques.mobile_helpers import fragile_layer, fragile_weight, loaded_torchscript_onnx, mobilenet_like
 from core.techniques import onnx_quant_common as oq
 from tests.core.techniques.quant_helpers import SHAPE, _scratch, context, onnx_loaded, quadrants, run_onnx, val_batch
 
@@ -69,7 +69,7 @@ def test_layers_kept_fp32_stay_fp32_in_onnx_runtime(tmp_path):
     fp32 = {i.name for i in optimized.graph.initializer if i.data_type == TensorProto.FLOAT and len(i.dims) == 4}
     convs = [n for n in optimized.graph.node if n.op_type in ("Conv", "FusedConv") and len(n.input) > 1 and n.input[1] in fp32]
     assert len(convs) == 1  # exactly the kept layer computes in fp32
-    assert not any(n.op_type == "QLinearConv" and fragile_layer() in n.input for n in optimized.graph.node)
+    assert not any(n.op_type == "QLinearConv" and fragile_weight() in n.input for n in optimized.graph.node)
 
 
 def _big_layer_fragile_onnx():

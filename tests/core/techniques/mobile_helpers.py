@@ -89,13 +89,23 @@ def torchscript_onnx(fragile: bool = True) -> Path:
     return path
 
 
-def fragile_layer(fragile: bool = True) -> str:
-    """pw1's weight name in the TorchScript export (``onnx::Conv_NNN``): what the sensitivity analysis calls the layer."""
+def fragile_weight(fragile: bool = True) -> str:
+    """pw1's weight name in the TorchScript export (``onnx::Conv_NNN``, Conv+BN folded)."""
     import onnx
 
     proto = onnx.load(str(torchscript_onnx(fragile)))
     node = next(n for n in proto.graph.node if n.op_type == "Conv" and "pw1" in n.name)
     return node.input[1]
+
+
+def fragile_layer(fragile: bool = True) -> str:
+    """What the sensitivity analysis and ``max_drop`` call pw1: its module path, read from the node's scope."""
+    import onnx
+
+    from core.techniques import onnx_quant_common as oq
+
+    proto = onnx.load(str(torchscript_onnx(fragile)))
+    return next(op.layer for op in oq.weight_ops(proto) if op.weight == fragile_weight(fragile))
 
 
 def loaded_torchscript_onnx(fragile: bool = True):

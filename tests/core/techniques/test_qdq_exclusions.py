@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 
 from core.techniques.quantize_static import QuantizeStatic
-from tests.core.techniques.mobile_helpers import fragile_layer, loaded_torchscript_onnx, torchscript_onnx
+from tests.core.techniques.mobile_helpers import fragile_layer, fragile_weight, loaded_torchscript_onnx, torchscript_onnx
 from tests.core.techniques.quant_helpers import context, run_onnx, val_batch
 
 
@@ -19,7 +19,8 @@ def test_a_layer_kept_fp32_behind_relu6_reads_the_clipped_activation(tmp_path):
     tensor before that Q got the unclipped values (−10 on a dead channel, times a weight of 150) and the model fell
     to chance (25 %). It must instead compute like fp32 and win back what int8 lost on that layer."""
     layer = fragile_layer()
-    assert layer.startswith("onnx::Conv_")  # named as the TorchScript exporter names folded Conv+BN weights
+    assert fragile_weight().startswith("onnx::Conv_")  # as the TorchScript exporter names folded Conv+BN weights,
+    assert layer.startswith("pw1")  # but the layer is called by its module, read from the node's scope
     out = QuantizeStatic(calibration_samples=40, exclude_nodes=(layer,)).apply(loaded_torchscript_onnx(), context(tmp_path))
     x = val_batch()
     ref, got = run_onnx(torchscript_onnx(), x), run_onnx(out.model.runnable.path, x)
