@@ -3,13 +3,13 @@
 Every failure caused by input (a missing file, a wrong shape, a bad name) is
 raised as an :class:`EdgeSlimError` carrying the problem and the fix, so the CLI
 prints one line and exits 2, and the GUI shows a message instead of a traceback.
-A fix names the user's controls with :func:`core.app.controls.ask`, so each
+A fix names the user's controls with :func:`core.controls.ask`, so each
 front-end words it for itself (``str(exc)`` for the CLI, ``exc.for_app()``).
 """
 
 from __future__ import annotations
 
-from core.app.controls import for_app, for_cli
+from core.controls import for_app, for_cli
 
 
 class EdgeSlimError(Exception):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
-from core.app.controls import ask
+from core.controls import ask
 from core.errors import EdgeSlimError
 from core.staging import clean_stale_partials, partial_dir, swap_into_place
 from core.writable import check_writable

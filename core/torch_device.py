@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from core.app.controls import ask
+from core.controls import ask
 from core.errors import EdgeSlimError
 
 _FORM = re.compile(r"^(auto|cpu|cuda(?::\d+)?)$")

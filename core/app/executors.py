@@ -17,7 +17,7 @@ import concurrent.futures as cf
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from core.app.controls import ask
+from core.controls import ask
 from core.errors import EdgeSlimError
 from core.jobs import CancelToken, Cancelled
 from core.app.trial import TrialResult, run_trial

@@ -94,7 +94,7 @@ def holds_something(out: Optional[Path]) -> bool:
 
 def folder_problem(out: Optional[Path], replace: bool) -> str:
     """Why the bundle cannot go to ``out`` ("" when it can); ``replace``: the user allowed replacing a bundle."""
-    from core.app.controls import ask
+    from core.controls import ask
 
     if out is None:
         return f"choose {ask('out', action=False)} for the bundle"

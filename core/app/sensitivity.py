@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from core.app.controls import ask
+from core.controls import ask
 from core.app.events import Emit, EventReporter
 from core.app.sources import DataSource, ModelSource
 from core.errors import EdgeSlimError

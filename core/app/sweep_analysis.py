@@ -50,9 +50,7 @@ def swept_raw(recipe_toml: str, key: str) -> Optional[Any]:
 def swept_value(recipe_toml: str, key: str) -> Optional[str]:
     """:func:`swept_raw` as a table cell: floats to three significant digits."""
     value = swept_raw(recipe_toml, key)
-    if value is None:
-        return None
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    return None if value is None else _category(value)
 
 
 def finished(row) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.app.controls import ask
+from core.controls import ask
 from core.cli.common import StderrProgress, _add_data_args, _positive, _print_json, _shape
 from core.errors import EdgeSlimError
 

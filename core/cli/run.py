@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.app.controls import ask
+from core.controls import ask
 from core.cli.common import (
     StderrProgress, _add_data_args, _add_device_arg, _add_model_args, _add_timing_args, _fresh_line, _print_json,
     checked_device, data_source, model_source, run_table,

@@ -7,7 +7,7 @@ and progress line of ``core.cli.common``.
 from __future__ import annotations
 
 import argparse
-from core.app.controls import ask
+from core.controls import ask
 from core.cli.common import StderrProgress, _print_json, metric_cells
 from core.cli.workspace import workspace_for
 from core.errors import EdgeSlimError

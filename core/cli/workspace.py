@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, TextIO, Union
 
-from core.app.controls import ask
+from core.controls import ask
 
 if TYPE_CHECKING:
     from core.store.workspace import Workspace

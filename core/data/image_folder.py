@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 from torch.utils.data import Dataset
 
-from core.app.controls import ask
+from core.controls import ask
 from core.data.bundle import DatasetBundle, Preprocessing
 from core.data.folder_check import IMAGE_SUFFIXES, LAYOUT_FIX, FolderReport, check_image_folder
 from core.data.presets import folder_preset

@@ -25,7 +25,7 @@ from typing import AsyncIterator, Awaitable, Optional, TypeVar
 import asyncssh
 
 from core.devices.registry import Device, config_dir
-from core.app.controls import ask
+from core.controls import ask
 from core.errors import EdgeSlimError
 from core.jobs import CancelToken, Cancelled
 

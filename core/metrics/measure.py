@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from core.app.controls import ask
+from core.controls import ask
 from core.data.bundle import DatasetBundle
 from core.errors import EdgeSlimError, ShapeMismatchError
 from core.jobs import CancelToken, ProgressFn, check, null_progress, sub_progress

@@ -9,8 +9,6 @@ not per-module calls, so it gets totals only.
 
 from __future__ import annotations
 
-from core.app.controls import ask
-
 from collections import defaultdict
 from typing import Optional
 
@@ -18,6 +16,7 @@ import torch
 from torch import fx, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from core.controls import ask
 from core.errors import ShapeMismatchError
 from core.models.exported import ProgramModule, unwrap
 from core.models.inspection_types import ROOT, LayerInfo, ModelInspection, per_sample_shape, shape_error

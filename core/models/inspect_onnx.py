@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from core.app.controls import ask
+from core.controls import ask
 from core.errors import ShapeMismatchError
 from core.models.inspection_types import LayerInfo, ModelInspection
 from core.models.loaded import LoadedModel

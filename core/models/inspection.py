@@ -14,10 +14,9 @@ projections inside ``nn.MultiheadAttention``) gets a row for just that share.
 
 from __future__ import annotations
 
-from core.app.controls import ask
-
 from typing import Optional
 
+from core.controls import ask
 from core.errors import ShapeMismatchError
 from core.models.inspection_types import LayerInfo, ModelInspection
 from core.models.loaded import LoadedModel

@@ -7,11 +7,10 @@ import cycle), and inspecting an ONNX file does not import torch.
 
 from __future__ import annotations
 
-from core.app.controls import ask
-
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from core.controls import ask
 from core.errors import ShapeMismatchError
 from core.models.spec import first_line
 

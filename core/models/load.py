@@ -8,8 +8,6 @@ problem becomes a :class:`ModelLoadError` with the fix, never a traceback.
 
 from __future__ import annotations
 
-from core.app.controls import ask
-
 import json
 import warnings
 import zipfile
@@ -20,6 +18,7 @@ from typing import Optional, Union
 import torch
 from torch import nn
 
+from core.controls import ask
 import core.paths as paths
 from core.errors import ModelLoadError, ShapeMismatchError, UntrustedPickleError
 from core.models import timm_zoo

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from core.app.controls import ask
+from core.controls import ask
 from core.errors import EdgeSlimError
 from core.store.read_only import connect_read_only
 from core.store.schema import migrate

@@ -1,6 +1,6 @@
 """Open a torchvision architecture: its name, a trained weights file (or the one torchvision cached), its class count.
 
-These are the controls the loader's messages ask for (``core.app.controls``: "the weights file in the
+These are the controls the loader's messages ask for (``core.controls``: "the weights file in the
 torchvision dialog", "the class count in the torchvision dialog"); the dialog only collects them.
 """
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from core import fmt
-from core.app.controls import for_app
+from core.controls import for_app
 from core.app.device_figures import DeviceFigures, device_figures
 from core.app.export import ExportCheck, ExportFrom, ExportJob, folder_problem
 

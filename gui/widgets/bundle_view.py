@@ -15,7 +15,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from core import fmt
-from core.app.controls import for_app
+from core.controls import for_app
 from gui.style import ERROR_COLOUR, GOOD_COLOUR, MUTED_COLOUR
 from gui.widgets.export_text import parity_meaning
 from gui.widgets.result_card import breakable

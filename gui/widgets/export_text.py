@@ -3,7 +3,7 @@
 Pure functions over the plain dicts the worker returns (``ExportPreview`` and
 ``ExportResult`` as data) and the target profiles, kept apart from the widgets
 so the wording is tested without a window. Core's messages name the user's
-controls through :mod:`core.app.controls`; the views render them with ``for_app``.
+controls through :mod:`core.controls`; the views render them with ``for_app``.
 """
 
 from __future__ import annotations

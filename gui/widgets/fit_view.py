@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QFrame, QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from core import fmt
-from core.app.controls import for_app
+from core.controls import for_app
 from core.app.device_figures import DeviceFigures
 from gui.pages.export_model import measured_lines
 from gui.style import ERROR_COLOUR, GOOD_COLOUR

@@ -97,6 +97,16 @@ def wait_idle(qtbot, win, timeout: int = LOAD_TIMEOUT_MS) -> None:
     qtbot.waitUntil(lambda: not win.is_busy(), timeout=timeout)
 
 
+def start_finetune(qtbot, win, epochs: int, batch_size: int):
+    """Run a one-step finetune recipe from the Compress page (3 timing repeats) once loading is done; returns its job."""
+    page = win.compress_page
+    page.draft.clear()
+    page.add_step("finetune", {"epochs": epochs, "batch_size": batch_size})
+    page.repeats.setValue(3)
+    wait_idle(qtbot, win)
+    return page.run()
+
+
 class Heartbeat:
     """A QTimer ticking every ``interval_ms`` on the GUI thread; ``worst_gap_ms`` is the longest time between ticks."""
 

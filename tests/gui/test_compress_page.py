@@ -7,7 +7,7 @@ import time
 from PySide6.QtCore import Qt
 
 from core.pipeline.recipe import load_recipe
-from tests.gui.conftest import Heartbeat, wait_idle
+from tests.gui.conftest import Heartbeat, start_finetune, wait_idle
 
 RUN_TIMEOUT_MS = 240_000
 
@@ -224,11 +224,7 @@ def test_run_quantize_static_to_completion_shows_the_result_card(qtbot, demo_win
 def test_cancel_stops_a_long_run_within_seconds_and_stores_it_cancelled(qtbot, demo_window):
     win = demo_window
     page = win.compress_page
-    page.draft.clear()
-    page.add_step("finetune", {"epochs": 50, "batch_size": 16})
-    page.repeats.setValue(3)
-    wait_idle(qtbot, win)
-    job = page.run()
+    job = start_finetune(qtbot, win, epochs=50, batch_size=16)
     assert job is not None
     qtbot.waitUntil(lambda: "finetune" in page.stage_label.text() and page.stage_bar.value() > 0, timeout=RUN_TIMEOUT_MS)
     assert "left" in page.time_label.text() or "Elapsed" in page.time_label.text()
@@ -392,11 +388,7 @@ def test_training_curves_draw_live_while_a_step_trains(qtbot, demo_window):
     """Issue 17 #13: loss and validation accuracy per epoch appear during the run, not after it."""
     win = demo_window
     page = win.compress_page
-    page.draft.clear()
-    page.add_step("finetune", {"epochs": 2, "batch_size": 64})
-    page.repeats.setValue(3)
-    wait_idle(qtbot, win)
-    assert page.run() is not None
+    assert start_finetune(qtbot, win, epochs=2, batch_size=64) is not None
     curve = page.run_area.curve
     qtbot.waitUntil(lambda: curve.has_data(), timeout=RUN_TIMEOUT_MS)
     assert page.run_job is not None or len(next(iter(curve.series.values()))["epoch"]) == 2  # seen while running

@@ -213,7 +213,7 @@ def test_the_page_does_not_import_the_engine():
 
 
 def test_wording_names_the_pages_controls(tmp_path):
-    from core.app.controls import ask, for_app
+    from core.controls import ask, for_app
     from core.app.export import folder_problem, slug
     from gui.widgets.export_text import share_level
 

@@ -17,7 +17,7 @@ from PySide6.QtGui import QDropEvent, QImage
 from gui.main_window import PAGES
 from core.app.events import Done, Failed, Progress
 from gui.jobs.controller import InThread
-from tests.gui.conftest import wait_idle
+from tests.gui.conftest import start_finetune, wait_idle
 
 
 def non_blank(image: QImage) -> bool:
@@ -306,11 +306,7 @@ def test_quit_during_a_run_asks_then_stops_the_run_cleanly(qtbot, make_window, t
 
     win = make_window(start=True)
     page = win.compress_page
-    page.draft.clear()
-    page.add_step("finetune", {"epochs": 50, "batch_size": 16})
-    page.repeats.setValue(3)
-    wait_idle(qtbot, win)
-    assert page.run() is not None
+    assert start_finetune(qtbot, win, epochs=50, batch_size=16) is not None
     qtbot.waitUntil(lambda: "finetune" in page.stage_label.text(), timeout=240_000)
     answers, asked = ["No", "Yes"], []
 
@@ -333,7 +329,7 @@ def test_the_torchvision_dialog_opens_a_model_with_weights_and_a_class_count(qtb
     """Issue 17 #10: the weights file and class count the loader's messages ask for exist in the window."""
     from PySide6.QtWidgets import QDialog
 
-    from core.app.controls import for_app, ask
+    from core.controls import for_app, ask
     from gui.dialogs import torchvision_dialog
 
     cached = tmp_path / "resnet18-f37072fd.pth"
@@ -362,7 +358,7 @@ def test_the_torchvision_dialog_opens_a_model_with_weights_and_a_class_count(qtb
 def test_the_model_page_s_input_shape_goes_with_the_next_model_opened(qtbot, window, monkeypatch):
     """Issue 17 #10: "--input-shape" has a control in the window, the one the app's messages name."""
     import gui.main_window as main_window
-    from core.app.controls import ask, for_app
+    from core.controls import ask, for_app
     from core.app.sources import ModelSource
 
     seen: list[dict] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.app.controls import for_app
+from core.controls import for_app
 from core.app.execute import RunRequest
 from core.app.sensitivity import SensitivityRequest
 from core.app.sources import DataSource, ModelSource

@@ -62,7 +62,7 @@ def ask(key: str, *, action: bool = True) -> str:
     without it as the control's name ("--force" / "“Replace …”").
     """
     if key not in CONTROLS:
-        raise KeyError(f"unknown control {key!r}: add it to core.app.controls.CONTROLS")
+        raise KeyError(f"unknown control {key!r}: add it to core.controls.CONTROLS")
     return f"{_OPEN}{'+' if action else ''}{key}{_CLOSE}"
 
 
