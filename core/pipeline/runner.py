@@ -131,7 +131,7 @@ def library_versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for dist in ("torch", "torchvision", "onnx", "onnxruntime", "torch-pruning", "torchao", "edgeslim"):
+    for dist in ("torch", "torchvision", "onnx", "onnxruntime", "torch-pruning", "edgeslim"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -21,6 +21,7 @@ from typing import Optional
 from core.jobs import ProgressFn, null_progress, sub_progress
 from core.models.onnx_model import OnnxModel
 from core.quant import fallback, ort_backend, ranking
+from core.quant.tune import TuneOptions, Tuning
 from core.techniques import onnx_quant_common as oq
 from core.techniques.quant_guard import check_collapse
 from core.techniques.base import (
@@ -105,17 +106,29 @@ class QuantizeStatic(TechniqueConfig):
              "(input means measured on the calibration images). Helps small depthwise kernels; same speed",
     )
 
+    tune_epochs: int = param(
+        0, label="Weight tuning (epochs)", min=0, max=100, step=1, unit="epochs",
+        help="Passes over the calibration images that learn int8-friendly weights from the input model's own outputs "
+             "(gradient-based post-training quantization, no labels needed), before ONNX Runtime quantizes them; "
+             "0 = off. Same file size and speed; about a minute per epoch per 200 images at 224 px on 2 cores",
+    )
+
     def scheme(self) -> ort_backend.QdqScheme:
         """This step's int8 numbers as the backend takes them."""
         return ort_backend.QdqScheme(self.types, self.per_channel, self.reduce_range, self.calibration_method)
 
-    def apply(self, model, ctx: StepContext) -> StepOutcome:
+    def apply(self, model, ctx: StepContext, tuning: Optional[Tuning] = None, file_name: str = "model_int8.onnx",
+              suffix: str = "int8") -> StepOutcome:
+        """Quantize; ``tuning`` (``quantize.qat``'s) replaces ``tune_epochs`` on the calibration images."""
         ctx.check()
+        if tuning is None and self.tune_epochs:
+            tuning = Tuning(ctx.data.calib, TuneOptions(epochs=self.tune_epochs, images=self.calibration_samples,
+                                                        seed=ctx.seed, threads=ctx.threads, device=ctx.device))
         src = onnx_source(model, ctx)
         oq.check_quantizable(oq.load_proto(src), "quantized")
         workdir = Path(ctx.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        out_path = workdir / "model_int8.onnx"
+        out_path = workdir / file_name
         notes: list[str] = []
         logs: list[str] = []
         with tempfile.TemporaryDirectory(dir=workdir, prefix="quant-") as tmp:
@@ -129,7 +142,8 @@ class QuantizeStatic(TechniqueConfig):
                 ctx.progress(0.07, "equalizing and correcting the fp32 graph")
                 corrected = self._rewrite(pre_proto, pre, ctx, excluded, notes)
             ops = oq.weight_ops(pre_proto)
-            reader = self._reader(pre_proto, ctx, sub_progress(ctx.progress, 0.1, 0.3 if self.max_drop else 0.85))
+            end = 0.12 if tuning else 0.3 if self.max_drop else 0.85
+            reader = self._reader(pre_proto, ctx, sub_progress(ctx.progress, 0.1, end))
             if reader.samples < self.calibration_samples:
                 notes.append(
                     f"the calibration split has {reader.samples} usable images, fewer than the {self.calibration_samples} "
@@ -138,7 +152,14 @@ class QuantizeStatic(TechniqueConfig):
             ctx.check()
             # the fallback's quantizations reuse the ranges, unless bias correction makes each graph a little different
             cache = Path(tmp) / "ranges.json" if self.max_drop > 0 and not corrected else None
-            q_proto = self._quantize(pre, pre_proto, excluded, reader, Path(tmp) / "quantized.onnx", logs, cache)
+            q_proto = self._quantize(pre, pre_proto, excluded, reader, Path(tmp) / "quantized.onnx", logs,
+                                     None if tuning else cache)
+            history: list[dict] = []
+            if tuning:
+                history = self._tune(pre_proto, pre, q_proto, ops, ctx, tuning, notes)
+                corrected = {}  # the tuned graph is the source now, for the fallback's fp32 layers too
+                q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
+                                         Path(tmp) / "quantized.onnx", logs, cache)
             kept = None
             if self.max_drop > 0:
                 kept = self._meet_target(ctx, src, pre, pre_proto, excluded, ops, q_proto, Path(tmp), logs, cache, corrected)
@@ -173,7 +194,7 @@ class QuantizeStatic(TechniqueConfig):
         done = sum(row["quantized"] for row in layers)
         ctx.progress(1.0, "quantized")
         return StepOutcome(
-            model=derived(model, OnnxModel(out_path), suffix="int8"),
+            model=derived(model, OnnxModel(out_path), suffix=suffix),
             summary=(
                 f"static int8 ({self.types}, {'per-channel' if self.per_channel else 'per-tensor'}, {self.calibration_method} "
                 f"on {reader.samples} images): {done} of {len(layers)} weight layers quantized, "
@@ -194,6 +215,7 @@ class QuantizeStatic(TechniqueConfig):
                 "op_counts": counts,
                 **({"input_agreement": round(guard.value, 4), "input_agreement_images": guard.images} if guard else {}),
                 **(_fallback_extra(kept, layers) if kept else {}),
+                **({"history": history} if history else {}),
             },
         )
 
@@ -222,6 +244,32 @@ class QuantizeStatic(TechniqueConfig):
                          f"(input means on {images} calibration images)")
         onnx.save(proto, str(pre))
         return corrected
+
+    def _tune(self, pre_proto, pre: Path, q_proto, ops: list, ctx: StepContext, tuning: Tuning,
+              notes: list[str]) -> list[dict]:
+        """The fp32 graph's weights tuned against its int8 simulation, saved back to ``pre``; the epochs' records."""
+        import onnx
+
+        from core.quant import tune
+        from core.training import EpochRecord
+
+        history: list[dict] = []
+
+        def on_epoch(epoch: int, loss: float, seconds: float) -> None:
+            history.append({"epoch": epoch, "train_loss": round(loss, 6)})
+            if ctx.on_epoch is not None:
+                ctx.on_epoch(EpochRecord(epoch, loss, float("nan"), float("nan"), seconds))
+
+        result = tune.tune_weights(pre_proto, q_proto, [op.weight for op in ops], tuning.dataset, tuning.options,
+                                   sub_progress(ctx.progress, 0.12, 0.3 if self.max_drop else 0.85), ctx.check, on_epoch)
+        tune.write_back(pre_proto, result.weights)
+        onnx.save(pre_proto, str(pre))
+        notes.append(
+            f"weight tuning: {result.steps} steps over {result.images} {tuning.what} in {result.seconds:.0f} s; the "
+            f"simulated int8 model's mean squared logit error against the input model went {result.loss_before:.4g} → "
+            f"{result.loss_after:.4g}"
+        )
+        return history
 
     def _quantize(self, pre: Path, pre_proto, excluded: list[str], reader: oq.CalibrationReader, raw: Path,
                   logs: list[str], cache: Optional[Path] = None):

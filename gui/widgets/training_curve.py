@@ -66,8 +66,9 @@ class TrainingCurve(QWidget):
         accuracy_line.setData(data["epoch"], data["accuracy"])
         planned = payload.get("epochs")
         of = f"/{planned}" if planned else ""
-        self.caption.setText(f"{key[1]}: epoch {payload['epoch']}{of} — loss {float(payload['train_loss']):.4f}, "
-                             f"validation top-1 {100 * float(payload['val_accuracy']):.2f} %")
+        accuracy = float(payload["val_accuracy"])  # NaN where the step measures no accuracy per epoch (weight tuning)
+        shown = f", validation top-1 {100 * accuracy:.2f} %" if accuracy == accuracy else ""
+        self.caption.setText(f"{key[1]}: epoch {payload['epoch']}{of} — loss {float(payload['train_loss']):.4g}{shown}")
         if planned:
             self.loss.setXRange(1, max(float(planned), 2.0), padding=0.05)
 
