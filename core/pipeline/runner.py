@@ -141,7 +141,7 @@ def library_versions() -> dict[str, str]:
 
 def _cost(step: Step) -> float:
     """Rough relative duration of a step, so the progress bar moves evenly."""
-    epochs = getattr(step.config, "epochs", 0) or 0
+    epochs = getattr(step.config, "epochs", 0) or getattr(step.config, "tune_epochs", 0) or 0
     return 1.0 + 2.0 * float(epochs) + (1.5 if step.info.side == ONNX else 0.0)
 
 

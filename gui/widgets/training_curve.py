@@ -52,10 +52,13 @@ class TrainingCurve(QWidget):
     def add(self, payload: dict) -> None:
         """One finished epoch of one step."""
         key = (int(payload.get("step", 0)), str(payload.get("technique", "training")))
-        data = self.series.setdefault(key, {"epoch": [], "loss": [], "accuracy": []})
+        data = self.series.setdefault(key, {"epoch": [], "loss": [], "accuracy_epoch": [], "accuracy": []})
         data["epoch"].append(float(payload["epoch"]))
         data["loss"].append(float(payload["train_loss"]))
-        data["accuracy"].append(100.0 * float(payload["val_accuracy"]))
+        accuracy = float(payload["val_accuracy"])  # NaN where the step measures no accuracy per epoch (weight tuning)
+        if accuracy == accuracy:
+            data["accuracy_epoch"].append(float(payload["epoch"]))
+            data["accuracy"].append(100.0 * accuracy)
         if key not in self.lines:
             pen = pg.mkPen(COLOURS[len(self.lines) % len(COLOURS)], width=2)
             name = f"{key[0]}. {key[1]}" if "step" in payload else key[1]
@@ -63,10 +66,9 @@ class TrainingCurve(QWidget):
                                self.accuracy.plot(pen=pen, symbol="o", symbolSize=5))
         loss_line, accuracy_line = self.lines[key]
         loss_line.setData(data["epoch"], data["loss"])
-        accuracy_line.setData(data["epoch"], data["accuracy"])
+        accuracy_line.setData(data["accuracy_epoch"], data["accuracy"])
         planned = payload.get("epochs")
         of = f"/{planned}" if planned else ""
-        accuracy = float(payload["val_accuracy"])  # NaN where the step measures no accuracy per epoch (weight tuning)
         shown = f", validation top-1 {100 * accuracy:.2f} %" if accuracy == accuracy else ""
         self.caption.setText(f"{key[1]}: epoch {payload['epoch']}{of} — loss {float(payload['train_loss']):.4g}{shown}")
         if planned:

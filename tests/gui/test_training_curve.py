@@ -37,3 +37,14 @@ def test_clear_forgets_every_curve(qtbot):
     assert not [i for i in curve.loss.plotItem.listDataItems()]
     curve.add(epoch(1, "qat", 1, 0.4, 0.9).payload)
     assert list(curve.lines) == [(1, "qat")]
+
+
+def test_weight_tuning_epochs_draw_loss_only_and_never_say_nan(qtbot):
+    curve = TrainingCurve()
+    qtbot.addWidget(curve)
+    for n, loss in ((1, 0.02), (2, 0.015)):
+        curve.add(epoch(1, "quantize.qat", n, loss, float("nan")).payload)
+    loss, accuracy = curve.lines[(1, "quantize.qat")]
+    assert loss.getData()[1].tolist() == [0.02, 0.015]
+    assert accuracy.getData()[0] is None or len(accuracy.getData()[0]) == 0
+    assert "nan" not in curve.caption.text().lower() and "loss 0.015" in curve.caption.text()
