@@ -48,7 +48,7 @@ def correct_biases(proto, dataset, *, signed: bool, per_channel: bool, reduce_ra
 
     Layers in ``skip`` (kept in fp32) are left alone. Returns, per corrected
     node, its bias name and the original bias (None where one was added), so a
-    layer kept in fp32 later can have its own bias back (:func:`restore`).
+    layer kept in fp32 later can have its own bias back (:func:`core.quant.originals.restore`).
     """
     import onnx
     from onnx import numpy_helper
@@ -89,23 +89,6 @@ def correct_biases(proto, dataset, *, signed: bool, per_channel: bool, reduce_ra
             changed[node.name] = (name, None)
     onnx.checker.check_model(proto)
     return changed
-
-
-def restore(proto, corrected: dict[str, tuple[str, object]], nodes: Collection[str]):
-    """A copy of ``proto`` with the original biases of ``nodes`` back (layers kept fp32 have no rounding to correct)."""
-    import onnx
-    from onnx import numpy_helper
-
-    out = onnx.ModelProto()
-    out.CopyFrom(proto)
-    inits = {i.name: i for i in out.graph.initializer}
-    for node in nodes:
-        if node not in corrected:
-            continue
-        name, original = corrected[node]
-        value = original if original is not None else np.zeros(numpy_helper.to_array(inits[name]).shape, np.float32)
-        inits[name].CopyFrom(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
-    return out
 
 
 def _correctable(node, inits, uses) -> bool:

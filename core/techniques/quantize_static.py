@@ -21,6 +21,7 @@ from typing import Optional
 from core.jobs import ProgressFn, null_progress, sub_progress
 from core.models.onnx_model import OnnxModel
 from core.quant import fallback, ort_backend, ranking
+from core.quant.originals import Originals, record, restore
 from core.quant.tune import TuneOptions, Tuning
 from core.techniques import onnx_quant_common as oq
 from core.techniques.quant_guard import check_collapse
@@ -137,10 +138,11 @@ class QuantizeStatic(TechniqueConfig):
             pre_proto, pre_notes = ort_backend.prepare_graph(src, pre, logs)
             notes += pre_notes
             excluded = oq.resolve_names(pre_proto, self.exclude_nodes, self.exclude_op_types)
-            corrected: dict = {}
+            originals: Originals = {}  # what bias correction and tuning changed, for layers the fallback keeps fp32
             if self.equalize or self.bias_correction:
                 ctx.progress(0.07, "equalizing and correcting the fp32 graph")
-                corrected = self._rewrite(pre_proto, pre, ctx, excluded, notes)
+                for node, (name, value) in self._rewrite(pre_proto, pre, ctx, excluded, notes).items():
+                    record(originals, node, name, value)
             ops = oq.weight_ops(pre_proto)
             end = 0.12 if tuning else 0.3 if self.max_drop else 0.85
             reader = self._reader(pre_proto, ctx, sub_progress(ctx.progress, 0.1, end))
@@ -151,18 +153,22 @@ class QuantizeStatic(TechniqueConfig):
                 )
             ctx.check()
             # the fallback's quantizations reuse the ranges, unless bias correction makes each graph a little different
-            cache = Path(tmp) / "ranges.json" if self.max_drop > 0 and not corrected else None
+            cache = Path(tmp) / "ranges.json" if self.max_drop > 0 and not originals else None
             q_proto = self._quantize(pre, pre_proto, excluded, reader, Path(tmp) / "quantized.onnx", logs,
                                      None if tuning else cache)
             history: list[dict] = []
+            reference = pre  # the fp32 graph the fallback's ranking compares int8 activations with
             if tuning:
+                reference = Path(tmp) / "untuned.onnx"
+                reference.write_bytes(pre.read_bytes())
+                _record_weights(originals, pre_proto, ops)
                 history = self._tune(pre_proto, pre, q_proto, ops, ctx, tuning, notes)
-                corrected = {}  # the tuned graph is the source now, for the fallback's fp32 layers too
                 q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
                                          Path(tmp) / "quantized.onnx", logs, cache)
             kept = None
             if self.max_drop > 0:
-                kept = self._meet_target(ctx, src, pre, pre_proto, excluded, ops, q_proto, Path(tmp), logs, cache, corrected)
+                kept = self._meet_target(ctx, src, pre, pre_proto, excluded, ops, q_proto, Path(tmp), logs, cache, originals,
+                                         reference)
                 if kept.kept:
                     q_proto, excluded = kept.proto, [*excluded, *kept.kept, *kept.companions]
             ctx.progress(0.88, "writing the int8 model")
@@ -278,19 +284,18 @@ class QuantizeStatic(TechniqueConfig):
                                         cache=cache)
 
     def _meet_target(self, ctx: StepContext, src: Path, pre: Path, pre_proto, excluded: list[str], ops: list,
-                     q_proto, tmp: Path, logs: list[str], cache: Optional[Path], corrected: dict) -> fallback.FallbackResult:
+                     q_proto, tmp: Path, logs: list[str], cache: Optional[Path], originals: Originals,
+                     reference: Path) -> fallback.FallbackResult:
         """``max_drop``: rank the int8 layers by SQNR lost, then keep the fewest worst ones fp32 that meet the target."""
         plain_path = tmp / "target_plain.onnx"
         oq.save_slim(q_proto, plain_path)
 
         def build(nodes: list[str], path: Path):
             source, source_path = pre_proto, pre
-            if any(n in corrected for n in nodes):  # a layer kept fp32 has no rounding to correct: its own bias back
-                from core.quant.bias_correction import restore
-
+            if any(n in originals for n in nodes):  # a layer kept fp32 has no rounding to correct: its own values back
                 import onnx
 
-                source, source_path = restore(pre_proto, corrected, nodes), tmp / "fallback_pre.onnx"
+                source, source_path = restore(pre_proto, originals, nodes), tmp / "fallback_pre.onnx"
                 onnx.save(source, str(source_path))
             proto = self._quantize(source_path, source, [*excluded, *nodes], self._reader(source, ctx, null_progress),
                                    tmp / "fallback_raw.onnx", logs, cache)
@@ -301,7 +306,7 @@ class QuantizeStatic(TechniqueConfig):
         dataset = ctx.data.val if len(ctx.data.val) else ctx.data.calib  # type: ignore[arg-type]
         batches = ranking.image_batches(dataset, oq.first_input(pre_proto).name)
         candidates = [op for op in ops if op.node not in set(excluded)]
-        rows = ranking.ranked(ranking.sqnr_rows(pre, tmp / "quantized.onnx", pre_proto, candidates, batches, tmp, ctx.check))
+        rows = ranking.ranked(ranking.sqnr_rows(reference, tmp / "quantized.onnx", pre_proto, candidates, batches, tmp, ctx.check))
         costs = fallback.layer_costs(rows, pre_proto)
         return fallback.meet_target(ctx, src, pre_proto, costs, sum(op.params for op in ops), plain_path, build, self.max_drop,
                                     sub_progress(ctx.progress, 0.35, 0.88))
@@ -309,6 +314,20 @@ class QuantizeStatic(TechniqueConfig):
     def _reader(self, proto, ctx: StepContext, progress: ProgressFn) -> oq.CalibrationReader:
         """A reader over the calibration split, checked against the model's input first."""
         return ort_backend.calibration_reader(proto, ctx, self.calibration_samples, self.batch_size, progress)
+
+
+def _record_weights(originals: Originals, proto, ops: list) -> None:
+    """Each weight layer's weight and bias as they are before tuning."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in proto.graph.initializer}
+    nodes = {n.name: n for n in proto.graph.node}
+    for op in ops:
+        node = nodes[op.node]
+        names = [op.weight] + ([node.input[2]] if op.op_type in ("Conv", "Gemm") and len(node.input) > 2 else [])
+        for name in names:
+            if name in inits:
+                record(originals, op.node, name, numpy_helper.to_array(inits[name]))
 
 
 def _layer_rows(ops: list[oq.WeightOp], q_proto, excluded: set[str], kept: Optional[fallback.FallbackResult]) -> list[dict]:

@@ -146,3 +146,24 @@ def test_with_bias_correction_a_kept_layer_gets_its_own_bias_back_and_the_sugges
         model, context(tmp_path / "h"))
     assert hashlib.sha256(open(by_target.model.runnable.path, "rb").read()).digest() == \
         hashlib.sha256(open(by_hand.model.runnable.path, "rb").read()).digest()
+
+
+def test_with_weight_tuning_a_kept_layer_gets_its_own_weights_back(tmp_path):
+    """Tuned weights are right only once rounded: the layer the fallback keeps fp32 computes with its original ones."""
+    from pathlib import Path
+
+    import numpy as np
+    from onnx import numpy_helper
+
+    from core.quant import ort_backend
+
+    model = loaded_torchscript_onnx()
+    out = QuantizeStatic(calibration_samples=40, max_drop=1.0, tune_epochs=1).apply(model, context(tmp_path / "t"))
+    assert out.extra["kept_fp32"] == [fragile_layer()] and out.extra["target_agreement"] >= 0.99
+    pre, _ = ort_backend.prepare_graph(Path(model.runnable.path), tmp_path / "pre.onnx", [])
+
+    def weight(proto):
+        op = next(o for o in oq.weight_ops(proto) if o.layer == fragile_layer())
+        return numpy_helper.to_array(next(i for i in proto.graph.initializer if i.name == op.weight))
+
+    assert np.array_equal(weight(onnx.load(str(out.model.runnable.path))), weight(pre))

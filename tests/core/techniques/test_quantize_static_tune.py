@@ -1,0 +1,36 @@
+"""quantize.static with tune_epochs: same graph and kernels as plain int8, tuned weights, exclusions honoured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.techniques import onnx_quant_common as oq
+from core.techniques.quantize_static import QuantizeStatic
+from tests.core.techniques.quant_helpers import context, graph, run_onnx, torch_loaded, trained_quantnet, val_batch
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    return QuantizeStatic().apply(torch_loaded(trained_quantnet()), context(tmp_path_factory.mktemp("plain")))
+
+
+def test_tuning_keeps_the_int8_graph_and_changes_the_weights(plain, tmp_path):
+    epochs: list = []
+    out = QuantizeStatic(tune_epochs=2).apply(torch_loaded(trained_quantnet()), context(tmp_path, on_epoch=epochs.append))
+    tuned, base = Path(out.model.runnable.path), Path(plain.model.runnable.path)
+    assert oq.op_counts(graph(tuned)) == oq.op_counts(graph(base))
+    assert out.extra["quantized_layers"] == out.extra["weight_layers"]
+    assert [h["epoch"] for h in out.extra["history"]] == [1, 2] and len(epochs) == 2
+    assert any(n.startswith("weight tuning: ") and "calibration images" in n for n in out.notes)
+    x = val_batch()
+    assert not np.allclose(run_onnx(tuned, x), run_onnx(base, x))
+
+
+def test_a_layer_kept_fp32_stays_fp32_with_tuning(tmp_path):
+    out = QuantizeStatic(tune_epochs=1, exclude_nodes=("fc",)).apply(torch_loaded(trained_quantnet()), context(tmp_path))
+    rows = {r["layer"]: r for r in out.layers}
+    assert rows["fc"]["excluded"] and not rows["fc"]["quantized"]
+    assert sum(r["quantized"] for r in out.layers) == len(out.layers) - 1
