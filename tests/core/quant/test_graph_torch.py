@@ -8,23 +8,18 @@ import pytest
 import torch
 from onnx import helper, numpy_helper, TensorProto
 
-from core.quant import ort_backend
-from core.quant.graph_torch import TUNE_FIX, GraphModule, fake_quant_weight, qdq_points
+from core.quant.graph_torch import GraphModule, fake_quant_weight, qdq_points
 from core.techniques import onnx_quant_common as oq
 from core.techniques.base import TechniqueError
-from tests.core.techniques.quant_helpers import context, exported, run_onnx, val_batch
+from tests.core.techniques.quant_helpers import run_onnx, val_batch
 
 
 @pytest.fixture(scope="module")
-def quantized(tmp_path_factory):
-    """The trained test CNN pre-processed by ONNX Runtime and quantized U8S8 per channel."""
-    tmp = tmp_path_factory.mktemp("graph_torch")
-    pre = tmp / "pre.onnx"
-    pre_proto, _ = ort_backend.prepare_graph(exported("cnn"), pre, [])
-    reader = ort_backend.calibration_reader(pre_proto, context(tmp), 64, 16)
-    q_proto = ort_backend.quantize_qdq(pre, tmp / "q.onnx", reader, ort_backend.QdqScheme())
-    oq.save_slim(q_proto, tmp / "int8.onnx")
-    return pre, pre_proto, q_proto, tmp / "int8.onnx"
+def quantized(cnn_int8):
+    """The shared int8 graphs plus ONNX Runtime's int8 file of them."""
+    pre, pre_proto, q_proto = cnn_int8
+    oq.save_slim(q_proto, pre.with_name("int8.onnx"))
+    return pre, pre_proto, q_proto, pre.with_name("int8.onnx")
 
 
 def _module(pre_proto) -> GraphModule:

@@ -7,19 +7,14 @@ import pytest
 from onnx import numpy_helper
 
 from core.jobs import Cancelled
-from core.quant import ort_backend
 from core.quant.tune import TuneOptions, trainable_names, tune_weights, write_back
 from core.techniques import onnx_quant_common as oq
-from tests.core.techniques.quant_helpers import context, exported, quadrants
+from tests.core.techniques.quant_helpers import quadrants
 
 
 @pytest.fixture(scope="module")
-def graphs(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tune")
-    pre = tmp / "pre.onnx"
-    pre_proto, _ = ort_backend.prepare_graph(exported("cnn"), pre, [])
-    reader = ort_backend.calibration_reader(pre_proto, context(tmp), 64, 16)
-    return pre_proto, ort_backend.quantize_qdq(pre, tmp / "q.onnx", reader, ort_backend.QdqScheme())
+def graphs(cnn_int8):
+    return cnn_int8[1], cnn_int8[2]
 
 
 def test_tuning_lowers_the_int8_logit_error_and_reports_each_epoch(graphs):
