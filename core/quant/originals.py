@@ -1,9 +1,9 @@
 """The fp32 values a rewrite replaced, per layer, so a layer that ends up kept in fp32 gets its own values back.
 
-Bias correction shifts a bias to cancel the mean error of *rounded* weights,
-and weight tuning moves weights to where they round well: both are right for an
-int8 layer and wrong for an fp32 one. When ``max_drop`` keeps a layer in fp32,
-its original weight and bias come back from here.
+Bias correction shifts a bias to cancel the mean error of *rounded* weights:
+right for an int8 layer, wrong for an fp32 one. When ``max_drop`` keeps a layer
+in fp32, its original bias comes back from here (weight tuning runs after the
+fallback and trains only the int8 layers, so it never needs this).
 """
 
 from __future__ import annotations

@@ -138,14 +138,15 @@ class QuantizeStatic(TechniqueConfig):
             pre_proto, pre_notes = ort_backend.prepare_graph(src, pre, logs)
             notes += pre_notes
             excluded = oq.resolve_names(pre_proto, self.exclude_nodes, self.exclude_op_types)
-            originals: Originals = {}  # what bias correction and tuning changed, for layers the fallback keeps fp32
+            originals: Originals = {}  # what bias correction changed, for layers the fallback keeps fp32
             if self.equalize or self.bias_correction:
                 ctx.progress(0.07, "equalizing and correcting the fp32 graph")
                 for node, (name, value) in self._rewrite(pre_proto, pre, ctx, excluded, notes).items():
                     record(originals, node, name, value)
             ops = oq.weight_ops(pre_proto)
-            end = 0.12 if tuning else 0.3 if self.max_drop else 0.85
-            reader = self._reader(pre_proto, ctx, sub_progress(ctx.progress, 0.1, end))
+            # progress: calibration, then the fallback's search, then tuning, each where it runs
+            tune_from = 0.6 if self.max_drop else 0.3
+            reader = self._reader(pre_proto, ctx, sub_progress(ctx.progress, 0.1, 0.3 if self.max_drop or tuning else 0.85))
             if reader.samples < self.calibration_samples:
                 notes.append(
                     f"the calibration split has {reader.samples} usable images, fewer than the {self.calibration_samples} "
@@ -154,23 +155,24 @@ class QuantizeStatic(TechniqueConfig):
             ctx.check()
             # the fallback's quantizations reuse the ranges, unless bias correction makes each graph a little different
             cache = Path(tmp) / "ranges.json" if self.max_drop > 0 and not originals else None
-            q_proto = self._quantize(pre, pre_proto, excluded, reader, Path(tmp) / "quantized.onnx", logs,
-                                     None if tuning else cache)
-            history: list[dict] = []
-            reference = pre  # the fp32 graph the fallback's ranking compares int8 activations with
-            if tuning:
-                reference = Path(tmp) / "untuned.onnx"
-                reference.write_bytes(pre.read_bytes())
-                _record_weights(originals, pre_proto, ops)
-                history = self._tune(pre_proto, pre, q_proto, ops, ctx, tuning, notes)
-                q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
-                                         Path(tmp) / "quantized.onnx", logs, cache)
+            q_proto = self._quantize(pre, pre_proto, excluded, reader, Path(tmp) / "quantized.onnx", logs, cache)
             kept = None
             if self.max_drop > 0:
                 kept = self._meet_target(ctx, src, pre, pre_proto, excluded, ops, q_proto, Path(tmp), logs, cache, originals,
-                                         reference)
+                                         tune_from if tuning else 0.88)
                 if kept.kept:
                     q_proto, excluded = kept.proto, [*excluded, *kept.kept, *kept.companions]
+            history: list[dict] = []
+            if tuning:  # after the fallback: the int8 layers learn around the layers it kept fp32 (with their own values)
+                if kept and kept.kept:
+                    pre_proto = restore(pre_proto, originals, kept.kept)
+                trained = [op for op in ops if op.node not in set(excluded)]
+                history = self._tune(pre_proto, pre, q_proto, trained, ctx, tuning, notes, tune_from)
+                if kept:
+                    notes.append(f"max_drop measured {100 * kept.plain_agreement:.1f} % → {100 * kept.agreement:.1f} % before "
+                                 "weight tuning, which then trained only the int8 layers")
+                q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
+                                         Path(tmp) / "quantized.onnx", logs)
             ctx.progress(0.88, "writing the int8 model")
             layers = _layer_rows(ops, q_proto, set(excluded), kept)
             counts = oq.op_counts(q_proto)
@@ -252,7 +254,7 @@ class QuantizeStatic(TechniqueConfig):
         return corrected
 
     def _tune(self, pre_proto, pre: Path, q_proto, ops: list, ctx: StepContext, tuning: Tuning,
-              notes: list[str]) -> list[dict]:
+              notes: list[str], start: float) -> list[dict]:
         """The fp32 graph's weights tuned against its int8 simulation, saved back to ``pre``; the epochs' records."""
         import onnx
 
@@ -267,7 +269,7 @@ class QuantizeStatic(TechniqueConfig):
                 ctx.on_epoch(EpochRecord(epoch, loss, float("nan"), float("nan"), seconds))
 
         result = tune.tune_weights(pre_proto, q_proto, [op.weight for op in ops], tuning.dataset, tuning.options,
-                                   sub_progress(ctx.progress, 0.12, 0.3 if self.max_drop else 0.85), ctx.check, on_epoch)
+                                   sub_progress(ctx.progress, start, 0.88), ctx.check, on_epoch)
         tune.write_back(pre_proto, result.weights)
         onnx.save(pre_proto, str(pre))
         notes.append(
@@ -285,7 +287,7 @@ class QuantizeStatic(TechniqueConfig):
 
     def _meet_target(self, ctx: StepContext, src: Path, pre: Path, pre_proto, excluded: list[str], ops: list,
                      q_proto, tmp: Path, logs: list[str], cache: Optional[Path], originals: Originals,
-                     reference: Path) -> fallback.FallbackResult:
+                     end: float) -> fallback.FallbackResult:
         """``max_drop``: rank the int8 layers by SQNR lost, then keep the fewest worst ones fp32 that meet the target."""
         plain_path = tmp / "target_plain.onnx"
         oq.save_slim(q_proto, plain_path)
@@ -306,28 +308,14 @@ class QuantizeStatic(TechniqueConfig):
         dataset = ctx.data.val if len(ctx.data.val) else ctx.data.calib  # type: ignore[arg-type]
         batches = ranking.image_batches(dataset, oq.first_input(pre_proto).name)
         candidates = [op for op in ops if op.node not in set(excluded)]
-        rows = ranking.ranked(ranking.sqnr_rows(reference, tmp / "quantized.onnx", pre_proto, candidates, batches, tmp, ctx.check))
+        rows = ranking.ranked(ranking.sqnr_rows(pre, tmp / "quantized.onnx", pre_proto, candidates, batches, tmp, ctx.check))
         costs = fallback.layer_costs(rows, pre_proto)
         return fallback.meet_target(ctx, src, pre_proto, costs, sum(op.params for op in ops), plain_path, build, self.max_drop,
-                                    sub_progress(ctx.progress, 0.35, 0.88))
+                                    sub_progress(ctx.progress, 0.35, end))
 
     def _reader(self, proto, ctx: StepContext, progress: ProgressFn) -> oq.CalibrationReader:
         """A reader over the calibration split, checked against the model's input first."""
         return ort_backend.calibration_reader(proto, ctx, self.calibration_samples, self.batch_size, progress)
-
-
-def _record_weights(originals: Originals, proto, ops: list) -> None:
-    """Each weight layer's weight and bias as they are before tuning."""
-    from onnx import numpy_helper
-
-    inits = {i.name: i for i in proto.graph.initializer}
-    nodes = {n.name: n for n in proto.graph.node}
-    for op in ops:
-        node = nodes[op.node]
-        names = [op.weight] + ([node.input[2]] if op.op_type in ("Conv", "Gemm") and len(node.input) > 2 else [])
-        for name in names:
-            if name in inits:
-                record(originals, op.node, name, numpy_helper.to_array(inits[name]))
 
 
 def _layer_rows(ops: list[oq.WeightOp], q_proto, excluded: set[str], kept: Optional[fallback.FallbackResult]) -> list[dict]:

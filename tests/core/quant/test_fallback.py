@@ -160,6 +160,7 @@ def test_with_weight_tuning_a_kept_layer_gets_its_own_weights_back(tmp_path):
     model = loaded_torchscript_onnx()
     out = QuantizeStatic(calibration_samples=40, max_drop=1.0, tune_epochs=1).apply(model, context(tmp_path / "t"))
     assert out.extra["kept_fp32"] == [fragile_layer()] and out.extra["target_agreement"] >= 0.99
+    assert any("before weight tuning" in n for n in out.notes)
     pre, _ = ort_backend.prepare_graph(Path(model.runnable.path), tmp_path / "pre.onnx", [])
 
     def weight(proto):

@@ -38,7 +38,7 @@ def test_registered_as_an_onnx_step_that_also_starts_from_onnx():
     assert (info.side, info.family, info.accepts_onnx) == (ONNX, "Quantization", True)
     assert all(p.spec.help for p in info.params)
     config = info.config()
-    assert (config.epochs, config.lr, config.per_channel) == (3, 5e-6, True)
+    assert (config.epochs, config.lr, config.augment, config.per_channel) == (3, 5e-6, True, True)
 
 
 def test_ends_on_the_same_u8s8_qdq_graph_as_static_int8(runs):
