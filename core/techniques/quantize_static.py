@@ -9,6 +9,12 @@ the fast path of ONNX Runtime's x86 and ARM kernels; S8S8 QDQ, the library's own
 default, is barely faster than fp32 on x86. Layers kept in fp32 read the fp32
 activation (:mod:`core.techniques.qdq_exclusions`), and a result whose predictions
 collapsed is refused rather than stored (:mod:`core.techniques.quant_guard`).
+
+Before ONNX Runtime quantizes, the fp32 graph can be improved for int8: bias
+correction (on by default), cross-layer equalization, and weight tuning
+(``tune_epochs``, :mod:`core.quant.tune`). ``max_drop`` then keeps the layers
+int8 hurts most in fp32 until an accuracy target is met; tuning runs after it,
+training only the layers that stay int8.
 """
 
 from __future__ import annotations
@@ -102,9 +108,10 @@ class QuantizeStatic(TechniqueConfig):
              "images). Helps depthwise networks (MobileNet, EfficientNet); same speed",
     )
     bias_correction: bool = param(
-        False, label="Bias correction",
+        True, label="Bias correction",
         help="Before calibration, subtract from each layer's bias the mean shift int8 rounding of its weights causes "
-             "(input means measured on the calibration images). Helps small depthwise kernels; same speed",
+             "(input means measured on the calibration images). Helps small depthwise kernels; same speed. On by "
+             "default, as in NNCF: +5.7 points of agreement on EfficientNet-Lite2, none lost on the demo",
     )
 
     tune_epochs: int = param(
@@ -138,15 +145,16 @@ class QuantizeStatic(TechniqueConfig):
             pre_proto, pre_notes = ort_backend.prepare_graph(src, pre, logs)
             notes += pre_notes
             excluded = oq.resolve_names(pre_proto, self.exclude_nodes, self.exclude_op_types)
+            # progress: calibration, then the fallback's search, then tuning, each where it runs
+            tune_from = 0.6 if self.max_drop else 0.3
+            # the reader checks the images against the model's input before any rewrite reads them
+            reader = self._reader(pre_proto, ctx, sub_progress(ctx.progress, 0.1, 0.3 if self.max_drop or tuning else 0.85))
             originals: Originals = {}  # what bias correction changed, for layers the fallback keeps fp32
             if self.equalize or self.bias_correction:
                 ctx.progress(0.07, "equalizing and correcting the fp32 graph")
                 for node, (name, value) in self._rewrite(pre_proto, pre, ctx, excluded, notes).items():
                     record(originals, node, name, value)
             ops = oq.weight_ops(pre_proto)
-            # progress: calibration, then the fallback's search, then tuning, each where it runs
-            tune_from = 0.6 if self.max_drop else 0.3
-            reader = self._reader(pre_proto, ctx, sub_progress(ctx.progress, 0.1, 0.3 if self.max_drop or tuning else 0.85))
             if reader.samples < self.calibration_samples:
                 notes.append(
                     f"the calibration split has {reader.samples} usable images, fewer than the {self.calibration_samples} "

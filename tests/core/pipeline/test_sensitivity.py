@@ -187,7 +187,9 @@ def test_exclude_one_recovers_and_only_one_loses(fragile_onnx, blank_data, make_
     assert set(rows) == {"conv1", "block1.conv1", "fc"}
     assert rows["conv1"]["recovered_pt"] > 10  # keeping conv1 in fp32 wins points back
     # conv1 is the weak layer: keeping it fp32 recovers the most (its readers kept in fp32 help less)
-    assert rows["conv1"]["recovered_pt"] > rows["block1.conv1"]["recovered_pt"] and abs(rows["fc"]["recovered_pt"]) < 5
+    # fc matters little either way (measured: within 1 of 40 images without bias correction, 2 with it)
+    assert rows["conv1"]["recovered_pt"] > rows["block1.conv1"]["recovered_pt"]
+    assert abs(rows["fc"]["recovered_pt"]) <= 5.0 < rows["conv1"]["recovered_pt"] / 5
     assert excl.ranked()[0]["layer"] == "conv1" and excl.suggestion["exclude_nodes"][0] == "conv1"
 
     only = quant_sensitivity(fragile_onnx, blank_data, method="only_one", **kw)

@@ -45,7 +45,9 @@ def test_the_fallback_stops_when_the_target_is_met(tmp_path):
     assert rows[fragile_layer()]["lost_db"] == max(r["lost_db"] for r in out.layers)  # the ranking put it first
     assert rows[fragile_layer()]["fp32_extra_bytes"] == 3 * rows[fragile_layer()]["params"]
     assert out.extra["fp32_extra_bytes"] > 0 and 0 < out.extra["fp32_macs_share"] < 1
-    assert "1 quantizations tried" in out.notes[0] and "kept in fp32" in out.notes[1] and fragile_layer() in out.notes[1]
+    first = next(i for i, n in enumerate(out.notes) if "quantizations tried" in n)
+    assert "1 quantizations tried" in out.notes[first]
+    assert "kept in fp32" in out.notes[first + 1] and fragile_layer() in out.notes[first + 1]
     x = val_batch()
     agree = (run_onnx(out.model.runnable.path, x).argmax(1) == run_onnx(loaded_torchscript_onnx().runnable.path, x).argmax(1))
     assert agree.mean() >= 0.99
@@ -54,7 +56,7 @@ def test_the_fallback_stops_when_the_target_is_met(tmp_path):
 def test_a_target_int8_already_meets_keeps_every_layer_int8(tmp_path):
     out = QuantizeStatic(calibration_samples=40, max_drop=1.0).apply(loaded_torchscript_onnx(fragile=False), context(tmp_path))
     assert out.extra["kept_fp32"] == [] and all(r["quantized"] for r in out.layers)
-    assert "every layer stayed int8" in out.notes[0]
+    assert any("every layer stayed int8" in n for n in out.notes)
 
 
 def test_layers_kept_fp32_stay_fp32_in_onnx_runtime(tmp_path):
