@@ -280,11 +280,9 @@ class QuantizeStatic(TechniqueConfig):
                                    sub_progress(ctx.progress, start, 0.88), ctx.check, on_epoch)
         tune.write_back(pre_proto, result.weights)
         onnx.save(pre_proto, str(pre))
-        notes.append(
-            f"weight tuning: {result.steps} steps over {result.images} {tuning.what} in {result.seconds:.0f} s; the "
-            f"simulated int8 model's mean squared logit error against the input model went {result.loss_before:.4g} → "
-            f"{result.loss_after:.4g}"
-        )
+        notes.append(_tuning_note(result, tuning.what))
+        for record_ in history:  # the error that chose the kept epoch, beside the training loss
+            record_.update(held_out_loss=round(result.scores[record_["epoch"]], 6), kept=record_["epoch"] == result.kept_epoch)
         return history
 
     def _quantize(self, pre: Path, pre_proto, excluded: list[str], reader: oq.CalibrationReader, raw: Path,
@@ -324,6 +322,18 @@ class QuantizeStatic(TechniqueConfig):
     def _reader(self, proto, ctx: StepContext, progress: ProgressFn) -> oq.CalibrationReader:
         """A reader over the calibration split, checked against the model's input first."""
         return ort_backend.calibration_reader(proto, ctx, self.calibration_samples, self.batch_size, progress)
+
+
+def _tuning_note(result, what: str) -> str:
+    """What weight tuning did, and which epoch it kept (by the error on images it did not train on)."""
+    trained = f"weight tuning: {result.steps} steps over {result.images} {what} in {result.seconds:.0f} s"
+    on = f"{result.held_out} held-out images" if result.held_out else "the training images"
+    scores = " → ".join(f"{v:.4g}" for v in result.scores)
+    if result.kept_epoch == 0:
+        return (f"{trained}; no epoch lowered the simulated int8 model's logit error on {on} ({scores} by epoch), "
+                "so the weights were left as they were")
+    return (f"{trained}; kept epoch {result.kept_epoch}: the simulated int8 model's mean squared logit error on {on} "
+            f"went {result.loss_before:.4g} → {result.loss_after:.4g} ({scores} by epoch)")
 
 
 def _layer_rows(ops: list[oq.WeightOp], q_proto, excluded: set[str], kept: Optional[fallback.FallbackResult]) -> list[dict]:

@@ -56,3 +56,28 @@ def test_cancel_stops_tuning(graphs):
     with pytest.raises(Cancelled):
         tune_weights(pre_proto, q_proto, [op.weight for op in oq.weight_ops(pre_proto)], quadrants().calib,
                      TuneOptions(epochs=50, threads=1), lambda f, m: None, check)
+
+
+def test_when_no_epoch_helps_on_held_out_images_the_weights_stay_as_they_were(graphs):
+    """A rate far too high makes every epoch worse on the held-out images: the untouched weights are kept."""
+    from onnx import numpy_helper
+
+    pre_proto, q_proto = graphs
+    names = [op.weight for op in oq.weight_ops(pre_proto)]
+    result = tune_weights(pre_proto, q_proto, names, quadrants().calib, TuneOptions(epochs=2, lr=0.05, threads=1),
+                          lambda f, m: None, lambda: None)
+    assert result.kept_epoch == 0 and result.held_out >= 8 and min(result.scores[1:]) > result.scores[0]
+    original = {i.name: numpy_helper.to_array(i) for i in pre_proto.graph.initializer}
+    assert all(np.array_equal(result.weights[n], original[n]) for n in names)
+
+
+def test_the_held_out_images_are_the_last_ones_and_never_too_few():
+    import torch
+
+    from core.quant.tune import split_held_out
+
+    images = torch.arange(50.0).reshape(50, 1)
+    train, held = split_held_out(images, 0.2)
+    assert held.flatten().tolist() == list(range(40, 50)) and len(train) == 40
+    train, held = split_held_out(images[:20], 0.2)  # 4 held out would be noise: none
+    assert len(held) == 0 and len(train) == 20

@@ -55,8 +55,11 @@ def test_ends_on_the_same_u8s8_qdq_graph_as_static_int8(runs):
 def test_training_moves_the_weights_and_lowers_the_simulated_error(runs):
     qat, static, _, epochs, _ = runs
     note = next(n for n in qat.notes if n.startswith("weight tuning"))
-    before, after = (float(v) for v in note.split("went ")[1].split(" → "))
+    assert "kept epoch" in note and "held-out images" in note
+    before, after = (float(v) for v in note.split("went ")[1].split(" (")[0].split(" → "))
     assert after < before
+    kept = [h for h in qat.extra["history"] if h["kept"]]
+    assert len(kept) == 1 and kept[0]["held_out_loss"] == min(h["held_out_loss"] for h in qat.extra["history"])
     x = val_batch()
     assert not np.allclose(run_onnx(Path(qat.model.runnable.path), x), run_onnx(Path(static.model.runnable.path), x))
     ours = run_onnx(Path(qat.model.runnable.path), x).argmax(1)
