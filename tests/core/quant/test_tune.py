@@ -81,3 +81,13 @@ def test_the_held_out_images_are_the_last_ones_and_never_too_few():
     assert held.flatten().tolist() == list(range(40, 50)) and len(train) == 40
     train, held = split_held_out(images[:20], 0.2)  # 4 held out would be noise: none
     assert len(held) == 0 and len(train) == 20
+
+
+def test_a_selection_split_chooses_the_epoch_and_all_tuning_images_train(graphs):
+    pre_proto, q_proto = graphs
+    data = quadrants()
+    result = tune_weights(pre_proto, q_proto, [op.weight for op in oq.weight_ops(pre_proto)], data.calib,
+                          TuneOptions(epochs=1, lr=1e-5, threads=1, select_images=16), lambda f, m: None, lambda: None,
+                          select=data.val)
+    assert result.held_out == min(16, len(data.val)) and result.images == len(data.calib)
+    assert len(result.scores) == 2

@@ -55,7 +55,7 @@ def test_ends_on_the_same_u8s8_qdq_graph_as_static_int8(runs):
 def test_training_moves_the_weights_and_lowers_the_simulated_error(runs):
     qat, static, _, epochs, _ = runs
     note = next(n for n in qat.notes if n.startswith("weight tuning"))
-    assert "kept epoch" in note and "held-out images" in note
+    assert "kept epoch" in note and "validation images" in note
     before, after = (float(v) for v in note.split("went ")[1].split(" (")[0].split(" → "))
     assert after < before
     kept = [h for h in qat.extra["history"] if h["kept"]]
