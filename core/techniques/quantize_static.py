@@ -176,13 +176,19 @@ class QuantizeStatic(TechniqueConfig):
             if tuning:  # after the fallback: the int8 layers learn around the layers it kept fp32 (with their own values)
                 if kept and kept.kept:
                     pre_proto = restore(pre_proto, originals, kept.kept)
+                    onnx_save(pre_proto, pre)
                 trained = [op for op in ops if op.node not in set(excluded)]
+                # the int8 graph tuning simulates, with its activation ranges saved: the tuned graph is quantized with
+                # the very ranges it was trained against (calibrating the tuned graph again would move them)
+                ranges = Path(tmp) / "tuning_ranges.json"
+                q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
+                                         Path(tmp) / "quantized.onnx", logs, ranges)
                 history = self._tune(pre_proto, pre, q_proto, trained, ctx, tuning, notes, tune_from)
                 if kept:
                     notes.append(f"max_drop measured {100 * kept.plain_agreement:.1f} % → {100 * kept.agreement:.1f} % before "
                                  "weight tuning, which then trained only the int8 layers")
                 q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
-                                         Path(tmp) / "quantized.onnx", logs)
+                                         Path(tmp) / "quantized.onnx", logs, ranges)
             ctx.progress(0.88, "writing the int8 model")
             layers = _layer_rows(ops, q_proto, set(excluded), kept)
             counts = oq.op_counts(q_proto)
@@ -325,6 +331,12 @@ class QuantizeStatic(TechniqueConfig):
     def _reader(self, proto, ctx: StepContext, progress: ProgressFn) -> oq.CalibrationReader:
         """A reader over the calibration split, checked against the model's input first."""
         return ort_backend.calibration_reader(proto, ctx, self.calibration_samples, self.batch_size, progress)
+
+
+def onnx_save(proto, path: Path) -> None:
+    import onnx
+
+    onnx.save(proto, str(path))
 
 
 def _tuning_note(result, what: str, held_what: str) -> str:

@@ -27,6 +27,16 @@ def test_tuning_keeps_the_int8_graph_and_changes_the_weights(plain, tmp_path):
     assert any(n.startswith("weight tuning: ") and "calibration images" in n for n in out.notes)
     x = val_batch()
     assert not np.allclose(run_onnx(tuned, x), run_onnx(base, x))
+    # the tuned weights are quantized with the activation ranges they were trained against: plain int8's
+    assert _activation_scales(graph(tuned)) == _activation_scales(graph(base))
+
+
+def _activation_scales(proto) -> list[float]:
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in proto.graph.initializer}
+    return [float(numpy_helper.to_array(inits[n.input[1]])) for n in proto.graph.node
+            if n.op_type == "QuantizeLinear" and n.input[0] not in inits]
 
 
 def test_a_layer_kept_fp32_stays_fp32_with_tuning(tmp_path):
