@@ -44,3 +44,28 @@ def test_a_layer_kept_fp32_stays_fp32_with_tuning(tmp_path):
     rows = {r["layer"]: r for r in out.layers}
     assert rows["fc"]["excluded"] and not rows["fc"]["quantized"]
     assert sum(r["quantized"] for r in out.layers) == len(out.layers) - 1
+
+
+def test_onnx_runtime_decides_a_tuned_model_that_is_worse_is_discarded(tmp_path):
+    """The simulation chooses the epoch; the file users get decides whether tuning is kept at all."""
+    import onnx
+    from onnx import numpy_helper
+
+    from core.quant import ort_backend
+    from core.techniques.quantize_static import _tuned_is_better
+    from tests.core.techniques.quant_helpers import exported, quadrants
+
+    pre = tmp_path / "pre.onnx"
+    pre_proto, _ = ort_backend.prepare_graph(exported("cnn"), pre, [])
+    reader = ort_backend.calibration_reader(pre_proto, context(tmp_path), 64, 16)
+    good = ort_backend.quantize_qdq(pre, tmp_path / "q.onnx", reader, ort_backend.QdqScheme())
+    bad = onnx.ModelProto()
+    bad.CopyFrom(good)
+    weight = next(i for i in bad.graph.initializer if i.name.endswith("_quantized") and len(i.dims) == 4)
+    weight.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(weight), weight.name))  # a wrecked first layer
+    notes: list[str] = []
+    val = quadrants().val
+    assert not _tuned_is_better(pre_proto, good, bad, val, tmp_path, notes)
+    assert _tuned_is_better(pre_proto, bad, good, val, tmp_path, notes)
+    assert notes[0].startswith("weight tuning discarded") and notes[1].startswith("weight tuning kept")
+    assert f"on {min(len(val), 256)} validation images in ONNX Runtime" in notes[0]
