@@ -13,11 +13,11 @@ from 82.8 % to 86.2 % where a KL loss lost 0.1 pt.
 A few hundred images of a few dozen photos are easy to overfit: on the bench,
 tuning the bias-corrected graph lowered the error on its own images from 0.023
 to 0.010 while the error on other photos rose from 0.023 to 0.026 (agreement
-88.5 % → 87.0 %). So the epoch with the lowest error on the validation split
-is kept, the untouched weights included (the split ``max_drop`` and
-``keep_best`` already judge by). A held-out fifth of the calibration views did
-not do: cut from the same 27 photos, it improved while other photos got worse
-(87.8 %).
+88.5 % → 87.0 %). So the epoch with the lowest simulated error on the
+validation split is kept, the untouched weights included (the split
+``max_drop`` and ``keep_best`` already judge by), and ``quantize.static`` then
+keeps the tuned file only if ONNX Runtime agrees it is closer to the input
+model than the untuned one.
 
 The tuned weights go back into the fp32 graph by initializer name; ONNX
 Runtime then calibrates and quantizes that graph as usual, so the result
@@ -127,11 +127,13 @@ def _snapshot(model) -> dict[str, np.ndarray]:
 
 def tune_weights(pre_proto, q_proto, weight_names: Sequence[str], dataset, options: TuneOptions,
                  progress: ProgressFn, check: Callable[[], None],
-                 on_epoch: Optional[Callable[[int, float, float], None]] = None, select=None) -> TuneResult:
+                 on_epoch: Optional[Callable[[int, float, float], None]] = None, select=None,
+                 teacher=None) -> TuneResult:
     """Tune ``weight_names`` (and their biases) of the fp32 graph ``pre_proto`` against its int8 form ``q_proto``.
 
     ``select`` (a dataset, e.g. the validation split) chooses the kept epoch; without one, the last
-    ``options.held_out`` of the tuning images are set aside for it.
+    ``options.held_out`` of the tuning images are set aside for it. ``teacher`` is the fp32 graph whose outputs
+    are matched (default ``pre_proto`` itself): the input model's, when ``pre_proto`` was bias-corrected.
     """
     from core.quant.graph_torch import GraphModule, qdq_points
 
@@ -150,14 +152,16 @@ def tune_weights(pre_proto, q_proto, weight_names: Sequence[str], dataset, optio
             train, held = split_held_out(images, options.held_out)
         if options.flip:
             train = torch.cat([train, train.flip(-1)])
-        targets = _outputs(model, train, options.batch_size, check)
-        held_targets = _outputs(model, held, options.batch_size, check) if len(held) else None
+        reference = GraphModule(teacher, []).to(options.device) if teacher is not None else model
+        targets = _outputs(reference, train, options.batch_size, check, options.device)
+        held_targets = _outputs(reference, held, options.batch_size, check, options.device) if len(held) else None
+        del reference
         model.set_quant(*qdq_points(q_proto))
 
         def score() -> float:  # the error that decides which epoch is kept: held-out images, else the training ones
             if held_targets is not None:
-                return _loss(model, held, held_targets, options.batch_size, check)
-            return _loss(model, train, targets, options.batch_size, check)
+                return _loss(model, held, held_targets, options.batch_size, check, options.device)
+            return _loss(model, train, targets, options.batch_size, check, options.device)
 
         scores = [score()]
         best = _snapshot(model)
@@ -203,14 +207,14 @@ def write_back(proto, weights: dict[str, np.ndarray]) -> None:
 
 
 @torch.no_grad()
-def _outputs(model, images: torch.Tensor, batch: int, check: Callable[[], None]) -> torch.Tensor:
+def _outputs(model, images: torch.Tensor, batch: int, check: Callable[[], None], device: str = "cpu") -> torch.Tensor:
     out = []
     for start in range(0, len(images), batch):
         check()
-        out.append(model(images[start: start + batch].to(next(model.parameters()).device)))
+        out.append(model(images[start: start + batch].to(device)))
     return torch.cat(out)
 
 
 def _loss(model, images: torch.Tensor, targets: torch.Tensor, batch: int,
-          check: Callable[[], None]) -> float:
-    return float(torch.mean((_outputs(model, images, batch, check) - targets) ** 2))
+          check: Callable[[], None], device: str = "cpu") -> float:
+    return float(torch.mean((_outputs(model, images, batch, check, device) - targets) ** 2))

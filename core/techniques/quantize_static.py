@@ -146,6 +146,7 @@ class QuantizeStatic(TechniqueConfig):
             ctx.progress(0.05, "preparing the graph for quantization")
             pre_proto, pre_notes = ort_backend.prepare_graph(src, pre, logs)
             notes += pre_notes
+            teacher = _copy(pre_proto) if tuning else None  # the input model's graph, before any rewrite
             excluded = oq.resolve_names(pre_proto, self.exclude_nodes, self.exclude_op_types)
             # progress: calibration, then the fallback's search, then tuning, each where it runs
             tune_from = 0.6 if self.max_drop else 0.3
@@ -184,7 +185,7 @@ class QuantizeStatic(TechniqueConfig):
                 q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
                                          Path(tmp) / "quantized.onnx", logs, ranges)
                 untuned_pre, untuned_q = _copy(pre_proto), _copy(q_proto)
-                history = self._tune(pre_proto, pre, q_proto, trained, ctx, tuning, notes, tune_from)
+                history = self._tune(pre_proto, pre, q_proto, trained, ctx, tuning, notes, tune_from, teacher)
                 if kept:
                     notes.append(f"max_drop measured {100 * kept.plain_agreement:.1f} % → {100 * kept.agreement:.1f} % before "
                                  "weight tuning, which then trained only the int8 layers")
@@ -192,7 +193,7 @@ class QuantizeStatic(TechniqueConfig):
                                          Path(tmp) / "quantized.onnx", logs, ranges)
                 if tuning.select is not None and len(tuning.select):
                     ctx.progress(0.87, "comparing the tuned and untuned int8 models in ONNX Runtime")
-                    if not _tuned_is_better(untuned_pre, untuned_q, q_proto, tuning.select, Path(tmp), notes):
+                    if not _tuned_is_better(teacher, untuned_q, q_proto, tuning.select, Path(tmp), notes):
                         pre_proto, q_proto = untuned_pre, untuned_q
                         onnx_save(pre_proto, pre)
             ctx.progress(0.88, "writing the int8 model")
@@ -276,7 +277,7 @@ class QuantizeStatic(TechniqueConfig):
         return corrected
 
     def _tune(self, pre_proto, pre: Path, q_proto, ops: list, ctx: StepContext, tuning: Tuning,
-              notes: list[str], start: float) -> list[dict]:
+              notes: list[str], start: float, teacher) -> list[dict]:
         """The fp32 graph's weights tuned against its int8 simulation, saved back to ``pre``; the epochs' records."""
         import onnx
 
@@ -291,7 +292,7 @@ class QuantizeStatic(TechniqueConfig):
                 ctx.on_epoch(EpochRecord(epoch, loss, float("nan"), float("nan"), seconds))
 
         result = tune.tune_weights(pre_proto, q_proto, [op.weight for op in ops], tuning.dataset, tuning.options,
-                                   sub_progress(ctx.progress, start, 0.88), ctx.check, on_epoch, tuning.select)
+                                   sub_progress(ctx.progress, start, 0.88), ctx.check, on_epoch, tuning.select, teacher)
         tune.write_back(pre_proto, result.weights)
         onnx.save(pre_proto, str(pre))
         selected = tuning.select is not None and len(tuning.select) >= tune.MIN_HELD_OUT

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from onnx import numpy_helper
+import pytest
 
 from core.jobs import Cancelled
 from core.quant.tune import TuneOptions, trainable_names, tune_weights, write_back
@@ -91,3 +91,21 @@ def test_a_selection_split_chooses_the_epoch_and_all_tuning_images_train(graphs)
                           select=data.val)
     assert result.held_out == min(16, len(data.val)) and result.images == len(data.calib)
     assert len(result.scores) == 2
+
+
+def test_the_targets_come_from_the_teacher_graph_not_the_rewritten_one(graphs):
+    """Bias correction rewrites the fp32 graph: the outputs to match are still the input model's."""
+    import onnx
+
+    pre_proto, q_proto = graphs
+    shifted = onnx.ModelProto()
+    shifted.CopyFrom(pre_proto)
+    op = oq.weight_ops(shifted)[-1]
+    bias = next(n for n in shifted.graph.node if n.name == op.node).input[2]
+    write_back(shifted, {bias: numpy_helper.to_array(next(i for i in shifted.graph.initializer if i.name == bias)) + 1.0})
+    names = [o.weight for o in oq.weight_ops(shifted)]
+    options = TuneOptions(epochs=1, lr=1e-9, threads=1)
+    itself = tune_weights(shifted, q_proto, names, quadrants().calib, options, lambda f, m: None, lambda: None)
+    teacher = tune_weights(shifted, q_proto, names, quadrants().calib, options, lambda f, m: None, lambda: None,
+                           teacher=pre_proto)
+    assert teacher.scores[0] > 0.5 > itself.scores[0]  # every logit of the shifted graph is 1 off the teacher's
