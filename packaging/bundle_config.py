@@ -45,7 +45,6 @@ COLLECT_SUBMODULES: tuple[str, ...] = (
     "onnx_ir",
     "onnxruntime.quantization",
     "optuna",
-    "torchao.quantization",
     "sklearn.datasets",
     "tomli_w",
 )
@@ -61,7 +60,7 @@ SHALLOW_SUBMODULES: tuple[str, ...] = ("onnxruntime.transformers",)
 # bundle as infer.py; torch's tracers quote model source in their messages;
 # onnxruntime.transformers' siblings are imported from its folder on sys.path.
 SOURCE_ALONGSIDE: tuple[str, ...] = (
-    "core", "onnxscript", "onnx_ir", "torchao", "torch_pruning", "torchvision", "onnxruntime.transformers",
+    "core", "onnxscript", "onnx_ir", "torch_pruning", "torchvision", "onnxruntime.transformers",
 )
 
 # Data files that hooks do not collect: scikit-learn's digits (the demo dataset).
