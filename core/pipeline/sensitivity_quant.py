@@ -136,6 +136,10 @@ def _fallback(fp32: LoadedModel, config: Any, threshold: float, ctx: StepContext
     except TechniqueError as exc:
         return None, [f"quantize.static's max_drop = {threshold:g} fallback found no list: {exc.problem.split('. What')[0]}"]
     kept = [*outcome.extra.get("kept_fp32", []), *outcome.extra.get("kept_fp32_joins", [])]
+    if outcome.extra.get("target_met") is False:
+        return None, [f"quantize.static's max_drop = {threshold:g} fallback did not meet it within its fp32 budget (its best "
+                      f"kept {len(outcome.extra.get('kept_fp32', []))} layer(s) fp32 for "
+                      f"{outcome.extra.get('target_agreement', 0):.1%} agreement), so the SQNR cut-off's suggestion stands"]
     said = next((n for n in outcome.notes if n.startswith("max_drop")), "")
     return kept, [f"the suggestion is quantize.static's max_drop = {threshold:g} fallback (the same layers, the same model): "
                   + said]

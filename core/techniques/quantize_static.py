@@ -98,7 +98,15 @@ class QuantizeStatic(TechniqueConfig):
         0.0, label="Target: at most N points lost", min=0.0, max=100.0, step=0.5, unit="points",
         help="Top-1 agreement with the input model on the validation split that int8 may lose (0 = off). When int8 "
              "loses more, the layers int8 hurts most (per-layer SQNR, the sensitivity analysis's ranking) stay fp32, "
-             "as few as meet the target; the result lists them with their cost in size and speed",
+             "as few as meet the target; the result lists them with their cost in size and speed. A target that "
+             "cannot be met within the fp32 budget ends on the most accurate model within it, and says so",
+    )
+    max_slowdown: float = param(
+        fallback.MAX_SLOWDOWN, label="fp32 budget: at most N× int8's latency", min=0.0, max=10.0, step=0.1, unit="×",
+        help="With a target, how much slower than all-int8 the layers kept in fp32 may make the model (ONNX Runtime, "
+             "batch 8, each candidate timed against all-int8 on this machine). An fp32 layer between int8 ones also "
+             "pays for the conversions around it, so scattered fp32 layers can make int8 slower than fp32. 0 = no time budget "
+             "(nothing timed)",
     )
 
     equalize: bool = param(
@@ -214,11 +222,16 @@ class QuantizeStatic(TechniqueConfig):
                 try:
                     guard = check_collapse(ctx, src, out_path, what="int8", excluded=names if excluded else (),
                                            plain=None if kept else plain, traced=pre)
-                except TechniqueError:
+                except TechniqueError as err:
                     out_path.unlink(missing_ok=True)  # a broken model is not left where a later step could pick it up
+                    if kept and not kept.met:  # the best the budgets allowed collapsed: say both
+                        raise TechniqueError(f"{err.problem}. {kept.unmet}", err.fix) from err
                     raise
         fp32_bytes, int8_bytes = src.stat().st_size, out_path.stat().st_size
-        notes += kept.notes(self.max_drop) if kept else []
+        said = kept.notes(self.max_drop) if kept else []
+        if kept and not kept.met:  # a missed target is the first thing the card and the log say
+            notes.insert(0, said.pop(0))
+        notes += said
         notes += oq.left_in_fp32_note(layers)
         notes += [n for n in (_TYPE_NOTES.get(self.types),) if n]
         notes += [f"ONNX Runtime: {line}" for line in logs]
@@ -333,7 +346,7 @@ class QuantizeStatic(TechniqueConfig):
         rows = ranking.ranked(ranking.sqnr_rows(pre, tmp / "quantized.onnx", pre_proto, candidates, batches, tmp, ctx.check))
         costs = fallback.layer_costs(rows, pre_proto)
         return fallback.meet_target(ctx, src, pre_proto, costs, sum(op.params for op in ops), plain_path, build, self.max_drop,
-                                    sub_progress(ctx.progress, 0.35, end))
+                                    sub_progress(ctx.progress, 0.35, end), self.max_slowdown)
 
     def _reader(self, proto, ctx: StepContext, progress: ProgressFn) -> oq.CalibrationReader:
         """A reader over the calibration split, checked against the model's input first."""
@@ -427,6 +440,8 @@ def _fallback_extra(kept: fallback.FallbackResult, layers: list[dict]) -> dict:
         "kept_fp32": [r["layer"] for r in rows],
         "kept_fp32_joins": list(kept.companions),
         "target_agreement": round(kept.agreement, 4),
+        "target_met": kept.met,
+        **({"fp32_slowdown": round(kept.slowdown, 3)} if kept.slowdown else {}),
         "int8_agreement_before_fallback": round(kept.plain_agreement, 4),
         "target_images": kept.images,
         "fp32_extra_bytes": sum(r["fp32_extra_bytes"] or 0 for r in rows),

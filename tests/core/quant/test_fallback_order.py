@@ -11,7 +11,6 @@ import pytest
 from onnx import TensorProto, helper
 
 from core.quant import fallback
-from core.techniques.base import TechniqueError
 
 PARAMS = {"L0": 10, "L1": 10, "L2": 10, "L3": 100, "L4": 100, "L5": 100}  # graph order; 330 weights in all
 RANKED = ["L4", "L3", "L5", "L0", "L1", "L2"]  # what a per-layer SQNR ranking might say: the big late layers first
@@ -33,12 +32,16 @@ def _costs(order):
              "fp32_extra_bytes": 3 * PARAMS[n], "macs_share": 0.1} for n in order]
 
 
-def _run(tmp_path: Path, monkeypatch, passes, ranked=RANKED, target_pts: float = 2.0):
-    """meet_target with a fake quantizer: agreement 0.99 when ``passes(kept nodes)``, else 0.8."""
+def _run(tmp_path: Path, monkeypatch, passes, ranked=RANKED, target_pts: float = 2.0, slower=lambda kept: 1.0,
+         score=None, max_slowdown: float = fallback.MAX_SLOWDOWN):
+    """meet_target with a fake quantizer: agreement 0.99 when ``passes(kept nodes)``, else 0.8 (or ``score(kept)``);
+    each candidate's latency over all-int8's is ``slower(kept nodes)``."""
     built: dict[str, list[str]] = {}
     monkeypatch.setattr(fallback, "reference", lambda ctx, src: (np.zeros((100, 1)), np.zeros(100)))
+    score = score or (lambda kept: 0.99 if passes(kept) else 0.8)
     monkeypatch.setattr(fallback, "agreement",
-                        lambda path, images, ref, ctx: 0.99 if str(path) in built and passes(set(built[str(path)])) else 0.8)
+                        lambda path, images, ref, ctx: score(set(built[str(path)])) if str(path) in built else 0.8)
+    monkeypatch.setattr(fallback, "slowdown", lambda path, plain, shape, ctx: slower(set(built[str(path)])))
 
     def build(nodes, path):
         built[str(path)] = list(nodes)
@@ -46,7 +49,7 @@ def _run(tmp_path: Path, monkeypatch, passes, ranked=RANKED, target_pts: float =
 
     ctx = SimpleNamespace(check=lambda: None, workdir=tmp_path)
     return fallback.meet_target(ctx, tmp_path / "src.onnx", _chain(), _costs(ranked), sum(PARAMS.values()),
-                                tmp_path / "plain.onnx", build, target_pts, lambda *a: None)
+                                tmp_path / "plain.onnx", build, target_pts, lambda *a: None, max_slowdown)
 
 
 def test_error_that_builds_up_early_is_cured_by_the_first_layers(tmp_path, monkeypatch):
@@ -71,6 +74,29 @@ def test_the_graph_order_is_searched_only_below_the_ranked_answers_weights(tmp_p
     assert set(out.tried) == {1, 2}  # the ranking's own tries; the graph order stopped at L0 (L0, L1 keeps 20)
 
 
-def test_no_order_meets_it_names_the_best_try(tmp_path, monkeypatch):
-    with pytest.raises(TechniqueError, match=r"cannot be met.*80\.0%.*an int8 model keeps at most 50%"):
-        _run(tmp_path, monkeypatch, lambda kept: False)
+def test_no_order_meets_it_ends_on_the_most_accurate_try_and_says_so(tmp_path, monkeypatch):
+    """Nothing reaches 0.99: the most accurate try within the budgets is returned, met False, every layer's cost said."""
+    out = _run(tmp_path, monkeypatch, lambda kept: False, score=lambda kept: 0.8 + 0.01 * len(kept & {"L0", "L1", "L2", "L3"}))
+    assert not out.met and out.order == "graph" and out.kept == ["L0", "L1", "L2", "L3"]
+    assert out.agreement == pytest.approx(0.84) and out.proto == out.kept  # the model built for that try is returned
+    text = out.notes(2.0)[0]
+    assert "max_drop 2 points NOT met" in text and "84.0%" in text and "it is the one stored" in text
+    assert all(f"{name}: " in text for name in PARAMS) and "raise max_slowdown" in text
+
+
+def test_a_try_over_the_time_budget_is_never_returned(tmp_path, monkeypatch):
+    """Keeping L2 (or more) in fp32 would meet the target but runs 1.8× all-int8's latency: over the 1.5× budget."""
+    out = _run(tmp_path, monkeypatch, lambda kept: {"L0", "L1", "L2"} <= kept,
+               slower=lambda kept: 1.8 if "L2" in kept else 1.0 + 0.1 * len(kept),
+               score=lambda kept: 0.99 if {"L0", "L1", "L2"} <= kept else 0.8 + 0.01 * len(kept))
+    assert not out.met and out.kept == ["L0", "L1"] and out.slowdown == pytest.approx(1.2)
+    assert "1.5× all-int8's latency" in out.unmet and "ran slower than that" in out.unmet
+    met = _run(tmp_path, monkeypatch, lambda kept: {"L0", "L1", "L2"} <= kept, max_slowdown=2.0,
+               slower=lambda kept: 1.8 if "L2" in kept else 1.0 + 0.1 * len(kept))
+    assert met.met and met.kept == ["L0", "L1", "L2"] and met.slowdown == pytest.approx(1.8)
+
+
+def test_nothing_within_the_budget_helps_keeps_all_int8(tmp_path, monkeypatch):
+    out = _run(tmp_path, monkeypatch, lambda kept: True, slower=lambda kept: 3.0)
+    assert not out.met and out.kept == [] and out.proto is None and out.agreement == 0.8
+    assert "no fp32 layer within them did better than all-int8" in out.notes(2.0)[0]
