@@ -173,7 +173,11 @@ class QuantizeStatic(TechniqueConfig):
                 )
             ctx.check()
             # the fallback's quantizations reuse the ranges, unless bias correction makes each graph a little different
-            cache = Path(tmp) / "ranges.json" if self.max_drop > 0 and not originals else None
+            # tuning quantizes the tuned graph with the very activation ranges it was trained against (calibrating the
+            # tuned graph again would move them); without max_drop they are this first quantization's
+            ranges = Path(tmp) / "tuning_ranges.json"
+            cache = ranges if tuning and not self.max_drop else (
+                Path(tmp) / "ranges.json" if self.max_drop > 0 and not originals else None)
             q_proto = self._quantize(pre, pre_proto, excluded, reader, Path(tmp) / "quantized.onnx", logs, cache)
             kept = None
             if self.max_drop > 0:
@@ -187,11 +191,9 @@ class QuantizeStatic(TechniqueConfig):
                     pre_proto = restore(pre_proto, originals, kept.kept)
                     onnx_save(pre_proto, pre)
                 trained = [op for op in ops if op.node not in set(excluded)]
-                # the int8 graph tuning simulates, with its activation ranges saved: the tuned graph is quantized with
-                # the very ranges it was trained against (calibrating the tuned graph again would move them)
-                ranges = Path(tmp) / "tuning_ranges.json"
-                q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
-                                         Path(tmp) / "quantized.onnx", logs, ranges)
+                if kept is not None:  # the graph the fallback settled on, its ranges saved for the tuned graph
+                    q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
+                                             Path(tmp) / "quantized.onnx", logs, ranges)
                 untuned_pre, untuned_q = _copy(pre_proto), _copy(q_proto)
                 history = self._tune(pre_proto, pre, q_proto, trained, ctx, tuning, notes, tune_from, teacher)
                 if kept:

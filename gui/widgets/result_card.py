@@ -51,16 +51,18 @@ def rows_for(before: dict, after: dict) -> list[tuple[str, str, str, str, Option
     if after.get("agreement") is not None:
         rows.append(("Agreement", "100 %", _pct(after.get("agreement")), "", None))
 
-    def ratio_row(label: str, key: str, text, ratio_key: Optional[str], word: str) -> None:
+    def ratio_row(label: str, key: str, text, ratio_key: Optional[str], word: str, exact: bool = False) -> None:
         b, a = before.get(key), after.get(key)
         r = ratios.get(ratio_key) if ratio_key else (b / a if b and a else None)
         change = change_text(r, word)
+        if exact and change == "same" and b != a and b is not None and a is not None:  # counts: "same" only when equal
+            change = f"{fmt.si(abs(a - b))} {'more' if a > b else word}"
         rows.append((label, text(b), text(a), change, None if r is None or abs(r - 1) < 0.005 else r > 1))
 
-    ratio_row("Parameters", "params", fmt.si, None, "fewer")
+    ratio_row("Parameters", "params", fmt.si, None, "fewer", exact=True)
     if before.get("nonzero_params") != after.get("nonzero_params") and after.get("nonzero_params") != after.get("params"):
-        ratio_row("Non-zero parameters", "nonzero_params", fmt.si, None, "fewer")
-    ratio_row("MACs", "macs", fmt.si, "macs", "fewer")
+        ratio_row("Non-zero parameters", "nonzero_params", fmt.si, None, "fewer", exact=True)
+    ratio_row("MACs", "macs", fmt.si, "macs", "fewer", exact=True)
     ratio_row("ONNX file", "size_bytes", fmt.size, "size", "smaller")
     ratio_row("Zipped", "zip_bytes", fmt.size, "zip", "smaller")
     lb = (before.get("latency_ms") or {}).get("onnxruntime")

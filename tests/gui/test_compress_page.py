@@ -256,6 +256,9 @@ def test_result_card_says_changes_in_words():
                                       {"accuracy": 0.88, "params": 50, "macs": 10, "ratios": {"macs": 1.0}})}
     assert rows["Top-1 accuracy"][3] == "-2.00 pt" and rows["Top-1 accuracy"][4] is False
     assert rows["Parameters"][3] == "2.00× fewer" and rows["MACs"][3] == "same"
+    # bias correction adds 630 bias terms to 175,260: under half a percent, still not "same" beside two different counts
+    rows = {r[0]: r for r in rows_for({"params": 175_260}, {"params": 175_890})}
+    assert rows["Parameters"][1:4] == ("175.26 k", "175.89 k", "630 more")
 
 
 def test_a_preset_asks_before_replacing_edits_and_undo_redo_walk_the_edits(qtbot, demo_window, monkeypatch):
