@@ -100,3 +100,20 @@ def test_nothing_within_the_budget_helps_keeps_all_int8(tmp_path, monkeypatch):
     out = _run(tmp_path, monkeypatch, lambda kept: True, slower=lambda kept: 3.0)
     assert not out.met and out.kept == [] and out.proto is None and out.agreement == 0.8
     assert "no fp32 layer within them did better than all-int8" in out.notes(2.0)[0]
+
+
+def test_graph_prefixes_end_where_the_tensor_is_narrowest():
+    """expand (24 ch) → depthwise (24) → project (4) → expand (24): a prefix ends after the 4-channel projection,
+    never after an expansion or the depthwise between (quantizing a six-times-wider tensor there costs time)."""
+    def conv(name, x, w, cout, cin, k=1, group=1):
+        return helper.make_node("Conv", [x, w], [f"{name}_out"], name=name, group=group, kernel_shape=[k, k],
+                                pads=[k // 2] * 4), helper.make_tensor(w, TensorProto.FLOAT, [cout, cin // group, k, k],
+                                                                       [0.1] * (cout * (cin // group) * k * k))
+    parts = [conv("expand", "x", "w1", 24, 4), conv("dw", "expand_out", "w2", 24, 24, 3, 24),
+             conv("project", "dw_out", "w3", 4, 24), conv("expand2", "project_out", "w4", 24, 4)]
+    graph = helper.make_graph([p[0] for p in parts], "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4, 8, 8])],
+                              [helper.make_tensor_value_info("expand2_out", TensorProto.FLOAT, ["n", 24, 8, 8])],
+                              [p[1] for p in parts])
+    rows = [{"node": p[0].name} for p in parts]
+    assert fallback.cheap_cuts(helper.make_model(graph), rows) == [1, 3]
+    assert fallback.cheap_cuts(_chain(), [{"node": n} for n in PARAMS]) == list(range(1, 7))  # equal sizes: every k
