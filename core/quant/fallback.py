@@ -334,7 +334,7 @@ def _unmet_text(target_pts: float, plain: float, limits: dict[str, int], orders:
                  f" and {max_slowdown:g}× all-int8's latency" if max_slowdown > 0 else "") + (f"; {len(over)} tr{'y' if len(over) == 1 else 'ies'} ran slower than "
                  "that" if over else "") + ")")
     stored = (f"the most accurate model within them keeps {best_k} layer(s) in fp32 ({ORDER_TEXT[name]}; "
-              f"{_params(orders[name], best_k) / max(all_params, 1):.0%} of the weights) and agrees on "
+              f"{_share(_params(orders[name], best_k) / max(all_params, 1))} of the weights) and agrees on "
               f"{tried[name][best_k].agreement:.1%}" + (f" at {tried[name][best_k].slowdown:.2f}× all-int8's latency"
                                                         if tried[name][best_k].slowdown else "") + ": it is the one stored"
               if best_k else "no fp32 layer within them did better than all-int8, which is the model stored")
@@ -348,3 +348,8 @@ def _unmet_text(target_pts: float, plain: float, limits: dict[str, int], orders:
 
 def _db_text(lost: Optional[float]) -> str:
     return "not compared" if lost is None else f"{lost:.1f} dB lost in int8"
+
+
+def _share(x: float) -> str:
+    """A share of the weights: 0.4 % stays 0.4 %, not 0 %."""
+    return f"{x:.1%}" if x < 0.1 else f"{x:.0%}"
