@@ -27,4 +27,4 @@ def _untimed_fallback(request, monkeypatch):
         return
     from core.quant import fallback
 
-    monkeypatch.setattr(fallback, "slowdown", lambda path, plain_path, shape, ctx: 1.0)
+    monkeypatch.setattr(fallback, "slowdown", lambda path, plain_path, shape, ctx, repeats=0: 1.0)

@@ -66,15 +66,14 @@ def fp32_layers(steps: list[dict]) -> list[str]:
         if kept:
             target = step.get("params", {}).get("max_drop")
             before, after = extra.get("int8_agreement_before_fallback"), extra.get("target_agreement")
-            gain = f" (agreement {before:.1%} → {after:.1%})" if before is not None and after is not None else ""
+            missed = "; target NOT met, the most accurate model within the fp32 budget" if extra.get("target_met") is False else ""
+            gain = f" (agreement {before:.1%} → {after:.1%}{missed})" if before is not None and after is not None else ""
             costs = ", ".join(f"{r['layer']} (+{fmt.size(int(r.get('fp32_extra_bytes') or 0))}, "
                               f"{(r.get('macs_share') or 0):.1%} of MACs)" for r in kept)
             slower = extra.get("fp32_slowdown")
             total = (f"; in all +{fmt.size(int(extra.get('fp32_extra_bytes') or 0))} in the file, "
                      f"{(extra.get('fp32_macs_share') or 0):.1%} of the multiply-adds in fp32"
                      + (f", {slower:.2f}× all-int8's latency" if slower else ""))
-            if extra.get("target_met") is False:
-                gain += ", target NOT met: the most accurate model within the fp32 budget"
             lines.append(f"{where} kept {len(kept)} layer{'s' if len(kept) != 1 else ''} in fp32 for max_drop {target:g}"
                          f"{gain}: {costs}{total}" if target is not None else f"{where} kept in fp32: {costs}{total}")
         if asked:

@@ -41,7 +41,7 @@ def _run(tmp_path: Path, monkeypatch, passes, ranked=RANKED, target_pts: float =
     score = score or (lambda kept: 0.99 if passes(kept) else 0.8)
     monkeypatch.setattr(fallback, "agreement",
                         lambda path, images, ref, ctx: score(set(built[str(path)])) if str(path) in built else 0.8)
-    monkeypatch.setattr(fallback, "slowdown", lambda path, plain, shape, ctx: slower(set(built[str(path)])))
+    monkeypatch.setattr(fallback, "slowdown", lambda path, plain, shape, ctx, repeats=0: slower(set(built[str(path)])))
 
     def build(nodes, path):
         built[str(path)] = list(nodes)
@@ -117,3 +117,26 @@ def test_graph_prefixes_end_where_the_tensor_is_narrowest():
     rows = [{"node": p[0].name} for p in parts]
     assert fallback.cheap_cuts(helper.make_model(graph), rows) == [1, 3]
     assert fallback.cheap_cuts(_chain(), [{"node": n} for n in PARAMS]) == list(range(1, 7))  # equal sizes: every k
+
+
+def test_a_candidate_timed_near_the_budget_is_timed_again_for_longer(tmp_path, monkeypatch):
+    """L0 first times 1.45× (within 10 % of the 1.5× budget), then 1.6× over three times the runs: it is out."""
+    calls: list[int] = []
+
+    def timing(path, plain, shape, ctx, repeats=fallback.TIMING_RUNS[1]):
+        calls.append(repeats)
+        return 1.45 if repeats == fallback.TIMING_RUNS[1] else 1.6
+
+    monkeypatch.setattr(fallback, "reference", lambda ctx, src: (np.zeros((100, 1)), np.zeros(100)))
+    built: dict[str, list[str]] = {}
+    monkeypatch.setattr(fallback, "agreement", lambda path, images, ref, ctx: 0.99 if str(path) in built else 0.8)
+    monkeypatch.setattr(fallback, "slowdown", timing)
+
+    def build(nodes, path):
+        built[str(path)] = list(nodes)
+        return nodes
+
+    ctx = SimpleNamespace(check=lambda: None, workdir=tmp_path)
+    out = fallback.meet_target(ctx, tmp_path / "src.onnx", _chain(), _costs(["L0", "L1", "L2", "L3", "L4", "L5"]),
+                               sum(PARAMS.values()), tmp_path / "plain.onnx", build, 2.0, lambda *a: None)
+    assert not out.met and out.kept == [] and calls[:2] == [fallback.TIMING_RUNS[1], 3 * fallback.TIMING_RUNS[1]]

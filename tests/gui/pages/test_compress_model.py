@@ -88,3 +88,19 @@ def test_the_result_card_lists_the_layers_int8_kept_in_fp32_with_their_cost(qtbo
                           steps=[stored], artifacts={})
     card.show_row(row)
     assert fragile_layer() in card.steps.text() and "for max_drop 1" in card.steps.text()
+
+
+def test_the_card_says_a_missed_target_and_the_latency_the_fp32_layers_cost():
+    """A max_drop the time budget could not meet: the card says NOT met beside the layers and their latency."""
+    from gui.pages.compress_model import fp32_layers
+
+    layers = [{"layer": "stem", "kept_fp32": True, "excluded": True, "fp32_extra_bytes": 2592, "macs_share": 0.019},
+              {"layer": "fc", "kept_fp32": False, "excluded": False}]
+    step = {"index": 1, "technique": "quantize.static", "params": {"max_drop": 2.0}, "layers": layers,
+            "extra": {"int8_agreement_before_fallback": 0.885, "target_agreement": 0.93, "target_met": False,
+                      "fp32_slowdown": 1.29, "fp32_extra_bytes": 2592, "fp32_macs_share": 0.019}}
+    line = fp32_layers([step])[0]
+    assert "(agreement 88.5% → 93.0%; target NOT met, the most accurate model within the fp32 budget): stem" in line
+    assert line.endswith("1.9% of the multiply-adds in fp32, 1.29× all-int8's latency")
+    met = fp32_layers([{**step, "extra": {**step["extra"], "target_met": True}}])[0]
+    assert "NOT met" not in met
