@@ -24,6 +24,17 @@ def size(n: int | None) -> str:
     return f"{n} B"
 
 
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """'3,224,224' or '3x224x224' -> (3, 224, 224): the input shape a user types (CLI flag or Model page field)."""
+    try:
+        dims = tuple(int(t) for t in text.replace(" ", "").replace("x", ",").split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) <= 0:
+        raise ValueError(f"expected C,H,W such as 3,224,224, got {text!r}")
+    return dims  # type: ignore[return-value]
+
+
 def shape(s) -> str:
     if s is None:
         return "—"

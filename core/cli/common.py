@@ -14,6 +14,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Optional
 
+from core import fmt
 from core.app.sources import DataSource, ModelSource
 
 if TYPE_CHECKING:
@@ -62,12 +63,9 @@ class StderrProgress:
 
 def _shape(text: str) -> tuple[int, int, int]:
     try:
-        dims = tuple(int(t) for t in text.replace("x", ",").split(","))
-    except ValueError:
-        dims = ()
-    if len(dims) != 3 or min(dims) <= 0:
-        raise argparse.ArgumentTypeError(f"expected C,H,W such as 3,224,224, got {text!r}")
-    return dims  # type: ignore[return-value]
+        return fmt.parse_shape(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> int:
@@ -174,8 +172,6 @@ def _print_json(obj: dict) -> None:
 
 def run_table(out: dict) -> str:
     """Baseline and every step side by side: accuracy, agreement, size, MACs, latency and the ratios."""
-    from core import fmt
-
     rows = []
     stages = [("baseline", out["baseline"])] + [(f"{s['index']}. {s['technique']}", s["metrics"]) for s in out["steps"]]
     base = out["baseline"] or {}
@@ -202,8 +198,6 @@ def run_table(out: dict) -> str:
 
 def metric_cells(final: Optional[dict], baseline: Optional[dict]) -> list[str]:
     """Top-1, its change against the baseline, size, MACs and ONNX Runtime latency of one run, as table cells."""
-    from core import fmt
-
     if not final:
         return ["—"] * 5
     lat = (final.get("latency_ms") or {}).get("onnxruntime")

@@ -27,7 +27,7 @@ from gui.widgets.table import DataTable
 FIELDS = ("Name", "Format", "Source", "Input", "Classes", "Parameters", "MACs", "Source file", "Deployable file", "Baseline", "Notes")
 EVALUATE_TIP = "Accuracy on the validation split, file size, MACs and latency (PyTorch and ONNX Runtime)"
 DEPLOYABLE_PENDING = "ONNX file, measured by Evaluate baseline (the file runs and bundles hold)"
-SHAPE_PATTERN = r"^\s*[1-9]\d*\s*,\s*[1-9]\d*\s*,\s*[1-9]\d*\s*$|^\s*$"  # C,H,W or empty (auto)
+SHAPE_PATTERN = r"^\s*[1-9]\d*\s*[,x]\s*[1-9]\d*\s*[,x]\s*[1-9]\d*\s*$|^\s*$"  # C,H,W (or CxHxW) or empty (auto)
 COLUMNS = ("#", "Layer", "Type", "Output shape", "Params", "MACs", "Share of MACs")
 # a short list shown before torchvision is imported; the dialog offers every classification model once it is
 COMMON_TORCHVISION = (
@@ -113,10 +113,10 @@ class ModelPage(QWidget):
 
     def input_shape_choice(self) -> Optional[tuple[int, int, int]]:
         """The input shape typed for the next model opened (ModelSource.input_shape); None for "auto"."""
-        text = self.input_shape.text().replace(" ", "")
-        if not QRegularExpression(SHAPE_PATTERN).match(text).hasMatch() or not text:
+        try:
+            return fmt.parse_shape(self.input_shape.text())
+        except ValueError:  # empty ("auto"); the validator lets nothing else through
             return None
-        return tuple(int(x) for x in text.split(","))  # type: ignore[return-value]
 
     def pick_torchvision(self) -> None:
         dialog = TorchvisionPicker(torchvision_names(), self)
