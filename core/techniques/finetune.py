@@ -19,18 +19,20 @@ from core.models.exported import ProgramModule
 from core.techniques.prune_unstructured import frozen_sparsity
 from core.techniques.base import StepContext, StepOutcome, TechniqueConfig, TechniqueError, derived, param, technique
 from core.techniques.training_fields import (
+    augment_param,
     augmentation_param,
+    best_words,
     gamma_param,
     keep_best_param,
     label_smoothing_param,
     optimizer_param,
     schedule_param,
-    best_words,
     settings_words,
     step_size_param,
     train_config,
     training_extra,
     training_notes,
+    weight_decay_param,
 )
 from core.training import train_classifier
 
@@ -56,8 +58,8 @@ class Finetune(TechniqueConfig):
     epochs: int = param(2, label="Epochs", help="Passes over the training split", min=1, max=200, step=1)
     lr: float = param(0.01, label="Learning rate", help="Peak learning rate of the one-cycle schedule (the start rate of the others)", min=1e-6, max=1.0, step=0.001)
     batch_size: int = param(64, label="Batch size", help="Training images per step", min=1, max=4096, step=8)
-    weight_decay: float = param(5e-4, label="Weight decay", help="L2 penalty on the weights", min=0.0, max=0.1, step=1e-4)
-    augment: bool = param(True, label="Augment", help="Augment the training images (which way: augmentation); off = none")
+    weight_decay: float = weight_decay_param()
+    augment: bool = augment_param()
     kd_alpha: float = param(
         0.0, label="Teacher weight", min=0.0, max=1.0, step=0.05,
         help="Weight of the original model's soft targets (0 = plain cross-entropy; 0.5-0.9 helps after heavy pruning)",

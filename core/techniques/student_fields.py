@@ -24,6 +24,7 @@ from core.models.loaded import LoadedModel
 from core.models.students import BUDGET, NAMES, build_student, count_params, fit_width, get_arch, pretrained_file, start_from
 from core.techniques.base import StepContext, TechniqueConfig, TechniqueError, derived, param
 from core.techniques.training_fields import (
+    augment_param,
     augmentation_param,
     gamma_param,
     keep_best_param,
@@ -32,6 +33,7 @@ from core.techniques.training_fields import (
     schedule_param,
     step_size_param,
     train_config,
+    weight_decay_param,
 )
 from core.training import TrainConfig
 
@@ -63,8 +65,8 @@ class StudentTraining(TechniqueConfig):
         32, label="Batch size", min=1, max=4096, step=8,
         help="Training images per step; small batches give a student trained from scratch more steps per epoch",
     )
-    weight_decay: float = param(5e-4, label="Weight decay", help="L2 penalty on the weights", min=0.0, max=0.1, step=1e-4)
-    augment: bool = param(True, label="Augment", help="Augment the training images (which way: augmentation); off = none")
+    weight_decay: float = weight_decay_param()
+    augment: bool = augment_param()
     optimizer: str = optimizer_param()
     schedule: str = schedule_param()
     step_size: int = step_size_param()

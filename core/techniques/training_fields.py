@@ -18,6 +18,14 @@ from core.training_setup import AUGMENTATIONS, AUTO, OPTIMIZERS, SCHEDULES
 FIELDS = ("optimizer", "schedule", "step_size", "gamma", "label_smoothing", "augmentation", "keep_best")
 
 
+def weight_decay_param() -> Any:
+    return param(5e-4, label="Weight decay", help="L2 penalty on the weights", min=0.0, max=0.1, step=1e-4)
+
+
+def augment_param() -> Any:
+    return param(True, label="Augment", help="Augment the training images (which way: augmentation); off = none")
+
+
 def optimizer_param() -> Any:
     return param("sgd", label="Optimizer", choices=OPTIMIZERS,
                  help="sgd: Nesterov momentum 0.9 (small CNNs from scratch); adamw / adam: adaptive rates "
