@@ -102,7 +102,7 @@ class QuantizeStatic(TechniqueConfig):
              "cannot be met within the fp32 budget ends on the most accurate model within it, and says so",
     )
     max_slowdown: float = param(
-        fallback.MAX_SLOWDOWN, label="fp32 budget: at most N× int8's latency", min=0.0, max=10.0, step=0.1, unit="×",
+        fallback.MAX_SLOWDOWN, label="Latency budget (× int8)", min=0.0, max=10.0, step=0.1, unit="×",
         help="With a target, how much slower than all-int8 the layers kept in fp32 may make the model (ONNX Runtime, "
              "batch 8, each candidate timed against all-int8 on this machine). An fp32 layer between int8 ones also "
              "pays for the conversions around it, so scattered fp32 layers can make int8 slower than fp32. 0 = no time budget "

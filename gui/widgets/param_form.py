@@ -130,6 +130,7 @@ class ParamField(QWidget):
         self._updating = False
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
         kind = info.kind
         if kind in ("float", "int"):
             self.editor = NumberBox(kind, spec.min, spec.max, spec.step, info.default)
@@ -139,14 +140,16 @@ class ParamField(QWidget):
                 self.slider.setRange(0, SLIDER_STEPS if (kind == "float" or self.log_scale) else int(spec.max - spec.min))
                 if kind == "int" and not self.log_scale and spec.max - spec.min > SLIDER_STEPS:
                     self.slider.setRange(0, SLIDER_STEPS)
-                self.slider.setMinimumWidth(48)
+                self.slider.setMinimumWidth(32)
                 self.slider.valueChanged.connect(self._slider_moved)
                 row.addWidget(self.slider, 1)
             self.editor.valueChanged.connect(self._number_changed)
             self.editor.lineEdit().textEdited.connect(self._number_text)
             row.addWidget(self.editor)
             if spec.unit:
-                row.addWidget(QLabel(spec.unit))
+                unit = QLabel(spec.unit)
+                unit.setMinimumWidth(unit.sizeHint().width())  # a narrow form squeezes the editor, never the unit
+                row.addWidget(unit)
             if self.slider is None:
                 row.addStretch(1)
         elif kind == "choice":
