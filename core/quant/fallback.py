@@ -235,7 +235,7 @@ def slowdown(path: Path, plain_path: Path, shape: Sequence[int], ctx: StepContex
 
     warmup = TIMING_RUNS[0]
     mixed, plain = measure_latency_interleaved([path, plain_path], tuple(shape), batch=TIMING_BATCH,
-                                               threads=getattr(ctx, "threads", 2), warmup=warmup, repeats=repeats)
+                                               threads=ctx.threads, warmup=warmup, repeats=repeats)
     return mixed.median_ms / max(plain.median_ms, 1e-9)
 
 

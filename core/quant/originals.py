@@ -24,11 +24,11 @@ def record(originals: Originals, node: str, name: str, value: Optional[np.ndarra
 
 def restore(proto, originals: Originals, nodes: Collection[str]):
     """A copy of ``proto`` with the original values of ``nodes``' initializers back (an added bias becomes zeros)."""
-    import onnx
     from onnx import numpy_helper
 
-    out = onnx.ModelProto()
-    out.CopyFrom(proto)
+    from core.techniques.onnx_quant_common import copy_proto
+
+    out = copy_proto(proto)
     inits = {i.name: i for i in out.graph.initializer}
     for node in nodes:
         for name, original in originals.get(node, []):

@@ -72,6 +72,15 @@ def load_proto(path: Path):
     return onnx.load(str(path))
 
 
+def copy_proto(proto):
+    """A deep copy of an ONNX model, for a graph about to be rewritten whose original is still needed."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    return out
+
+
 def initializers(proto) -> dict:
     return initializers_of(proto.graph)
 

@@ -154,7 +154,7 @@ class QuantizeStatic(TechniqueConfig):
             ctx.progress(0.05, "preparing the graph for quantization")
             pre_proto, pre_notes = ort_backend.prepare_graph(src, pre, logs)
             notes += pre_notes
-            teacher = _copy(pre_proto) if tuning else None  # the input model's graph, before any rewrite
+            teacher = oq.copy_proto(pre_proto) if tuning else None  # the input model's graph, before any rewrite
             excluded = oq.resolve_names(pre_proto, self.exclude_nodes, self.exclude_op_types)
             # progress: calibration, then the fallback's search, then tuning, each where it runs
             tune_from = 0.6 if self.max_drop else 0.3
@@ -194,16 +194,19 @@ class QuantizeStatic(TechniqueConfig):
                 if kept is not None:  # the graph the fallback settled on, its ranges saved for the tuned graph
                     q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
                                              Path(tmp) / "quantized.onnx", logs, ranges)
-                untuned_pre, untuned_q = _copy(pre_proto), _copy(q_proto)
+                untuned_pre, untuned_q = oq.copy_proto(pre_proto), oq.copy_proto(q_proto)
                 history = self._tune(pre_proto, pre, q_proto, trained, ctx, tuning, notes, tune_from, teacher)
                 if kept:
                     notes.append(f"max_drop measured {100 * kept.plain_agreement:.1f} % → {100 * kept.agreement:.1f} % before "
                                  "weight tuning, which then trained only the int8 layers")
-                q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
-                                         Path(tmp) / "quantized.onnx", logs, ranges)
+                if any(record_["kept"] for record_ in history):
+                    q_proto = self._quantize(pre, pre_proto, excluded, self._reader(pre_proto, ctx, null_progress),
+                                             Path(tmp) / "quantized.onnx", logs, ranges)
+                else:  # no epoch was kept: the weights are the untuned ones, and so is the int8 file
+                    q_proto = untuned_q
                 if tuning.select is not None and len(tuning.select):
                     ctx.progress(0.87, "comparing the tuned and untuned int8 models in ONNX Runtime")
-                    if not _tuned_is_better(teacher, untuned_q, q_proto, tuning.select, Path(tmp), notes):
+                    if not _tuned_is_better(src, untuned_q, q_proto, tuning.select, Path(tmp), notes):
                         pre_proto, q_proto = untuned_pre, untuned_q
                         onnx_save(pre_proto, pre)
             ctx.progress(0.88, "writing the int8 model")
@@ -358,20 +361,24 @@ class QuantizeStatic(TechniqueConfig):
 COMPARE_IMAGES = 256  # validation images the tuned and untuned int8 models are compared on, in ONNX Runtime
 
 
-def _tuned_is_better(fp32_proto, untuned_q, tuned_q, select, tmp: Path, notes: list[str]) -> bool:
+def _tuned_is_better(reference, untuned_q, tuned_q, select, tmp: Path, notes: list[str]) -> bool:
     """Does the tuned int8 model match the fp32 model's logits better than the untuned one, in ONNX Runtime?
 
     The simulation that chose the epoch is close to ONNX Runtime's integer kernels, not equal to them; on the
     bench a tuned model the simulation preferred was worse in ONNX Runtime. The file users get decides.
+    ``reference`` is the input model's file (or its graph); a ``tuned_q`` that is ``untuned_q`` is run once.
     """
     import numpy as np
 
     images = np.stack([np.asarray(select[i][0], dtype=np.float32) for i in range(min(len(select), COMPARE_IMAGES))])
-    outputs = []
-    for name, proto in (("fp32", fp32_proto), ("untuned", untuned_q), ("tuned", tuned_q)):
-        onnx_save(proto, tmp / f"compare_{name}.onnx")
-        outputs.append(OnnxModel(tmp / f"compare_{name}.onnx").run_numpy(images).astype(np.float64))
-    fp32, untuned, tuned = outputs
+    outputs: dict[int, np.ndarray] = {}
+    for name, model in (("fp32", reference), ("untuned", untuned_q), ("tuned", tuned_q)):
+        if id(model) not in outputs:
+            path = model if isinstance(model, Path) else tmp / f"compare_{name}.onnx"
+            if not isinstance(model, Path):
+                onnx_save(model, path)
+            outputs[id(model)] = OnnxModel(path).run_numpy(images).astype(np.float64)
+    fp32, untuned, tuned = (outputs[id(m)] for m in (reference, untuned_q, tuned_q))
     before, after = float(np.mean((untuned - fp32) ** 2)), float(np.mean((tuned - fp32) ** 2))
     agree_before = float(np.mean(untuned.argmax(1) == fp32.argmax(1)))
     agree_after = float(np.mean(tuned.argmax(1) == fp32.argmax(1)))
@@ -382,14 +389,6 @@ def _tuned_is_better(fp32_proto, untuned_q, tuned_q, select, tmp: Path, notes: l
         return True
     notes.append(f"weight tuning discarded, the untuned int8 model was closer to the input model: {measured}")
     return False
-
-
-def _copy(proto):
-    import onnx
-
-    out = onnx.ModelProto()
-    out.CopyFrom(proto)
-    return out
 
 
 def onnx_save(proto, path: Path) -> None:
