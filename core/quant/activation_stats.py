@@ -1,9 +1,8 @@
 """Per-channel statistics of fp32 activations on calibration images, for the graph rewrites before int8.
 
-Cross-layer equalization needs each layer's largest output per channel (so a
-rescaled channel is never clipped where it was not); bias correction needs the
-mean of each layer's input per channel. Both come from one ONNX Runtime pass
-with the tensors made graph outputs, a few batches at a time.
+Bias correction needs the mean of each layer's input per channel (the
+maxima come with it). They come from one ONNX Runtime pass with the tensors
+made graph outputs, a few batches at a time.
 """
 
 from __future__ import annotations
