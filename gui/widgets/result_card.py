@@ -49,7 +49,7 @@ def rows_for(before: dict, after: dict) -> list[tuple[str, str, str, str, Option
         rows.append(("Top-1 accuracy", _pct(a0), _pct(a1), "—" if delta is None else f"{delta:+.2f} pt",
                      None if delta is None or abs(delta) < 0.005 else delta > 0))
     if after.get("agreement") is not None:
-        rows.append(("Agreement", "100 %", _pct(after.get("agreement")), "", None))
+        rows.append(("Agreement", _pct(1.0), _pct(after.get("agreement")), "", None))
 
     def ratio_row(label: str, key: str, text, ratio_key: Optional[str], word: str, exact: bool = False) -> None:
         b, a = before.get(key), after.get(key)

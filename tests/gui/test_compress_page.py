@@ -259,6 +259,9 @@ def test_result_card_says_changes_in_words():
     # bias correction adds 630 bias terms to 175,260: under half a percent, still not "same" beside two different counts
     rows = {r[0]: r for r in rows_for({"params": 175_260}, {"params": 175_890})}
     assert rows["Parameters"][1:4] == ("175.26 k", "175.89 k", "630 more")
+    # the input model's own agreement is written like the result's, not "100 %" beside "99.00 %"
+    rows = {r[0]: r for r in rows_for({}, {"agreement": 0.99})}
+    assert rows["Agreement"][1:3] == ("100.00 %", "99.00 %")
 
 
 def test_a_preset_asks_before_replacing_edits_and_undo_redo_walk_the_edits(qtbot, demo_window, monkeypatch):
