@@ -1,8 +1,8 @@
 """Per-channel statistics of fp32 activations on calibration images, for the graph rewrites before int8.
 
-Bias correction needs the mean of each layer's input per channel (the
-maxima come with it). They come from one ONNX Runtime pass with the tensors
-made graph outputs, a few batches at a time.
+Bias correction needs the mean of each layer's input per channel. The means
+come from one ONNX Runtime pass with the tensors made graph outputs, a few
+batches at a time.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-STATS_IMAGES = 64  # enough for stable per-channel means and maxima; activations are held one batch at a time
+STATS_IMAGES = 64  # enough for stable per-channel means; activations are held one batch at a time
 STATS_BATCH = 8
 
 
 @dataclass
 class ChannelStats:
-    """Per-channel mean and maximum over images and positions, by tensor name (axis 1 is the channel)."""
+    """Per-channel mean over images and positions, by tensor name (axis 1 is the channel)."""
 
     mean: dict[str, np.ndarray] = field(default_factory=dict)
-    max: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def channel_stats(proto, tensors: Sequence[str], dataset, check: Callable[[], None] = lambda: None,
@@ -46,7 +45,6 @@ def channel_stats(proto, tensors: Sequence[str], dataset, check: Callable[[], No
     n = min(images, len(dataset))
     n -= n % step
     sums: dict[str, np.ndarray] = {}
-    maxima: dict[str, np.ndarray] = {}
     count: dict[str, int] = {}
     for start in range(0, n, step):
         check()
@@ -55,6 +53,5 @@ def channel_stats(proto, tensors: Sequence[str], dataset, check: Callable[[], No
             v = np.asarray(value, dtype=np.float64)
             flat = np.moveaxis(v, 1, 0).reshape(v.shape[1], -1) if v.ndim >= 2 else v.reshape(1, -1)
             sums[tensor] = sums.get(tensor, 0) + flat.sum(1)
-            maxima[tensor] = np.maximum(maxima.get(tensor, -np.inf), flat.max(1))
             count[tensor] = count.get(tensor, 0) + flat.shape[1]
-    return ChannelStats({t: sums[t] / count[t] for t in sums}, maxima)
+    return ChannelStats({t: sums[t] / count[t] for t in sums})

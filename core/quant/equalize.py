@@ -33,7 +33,6 @@ SCALE_LIMITS = (1e-2, 1e2)  # a scale outside this comes from a (nearly) dead ch
 class Pair:
     conv1: str  # node names
     conv2: str
-    between: str  # conv1's output tensor
 
 
 def find_pairs(proto) -> list[Pair]:
@@ -70,7 +69,7 @@ def find_pairs(proto) -> list[Pair]:
             conv2 = act
         if conv2.op_type == "Conv" and own_weight(conv2) and conv2.input[0] in (conv1.output[0], act.output[0]) \
                 and conv2 is not conv1 and _channels_match(conv1, conv2, inits):
-            pairs.append(Pair(conv1.name, conv2.name, conv1.output[0]))
+            pairs.append(Pair(conv1.name, conv2.name))
     return pairs
 
 

@@ -272,6 +272,9 @@ def meet_target(
     best: list[tuple[str, int]] = [("graph", 0)]  # the most accurate try within the budget so far
     steps = 2 * (2 * max(max(limits.values()), 1).bit_length() + 1)
 
+    def passes(t: Try) -> bool:
+        return t.agreement >= target and t.slowdown <= budget
+
     def measure(name: str, k: int) -> Try:
         if k not in tried[name]:
             ctx.check()
@@ -290,10 +293,8 @@ def meet_target(
             if here.slowdown <= budget and (here.agreement, -_params(orders[name], k)) > (
                     top.agreement, -_params(orders[best[0][0]], best[0][1])):
                 best[0] = (name, k)
-            keep = {best[0]} | {key for key, t in ((key, tried[key[0]][key[1]]) for key in protos)
-                                if t.agreement >= target and t.slowdown <= budget}
-            for key in [key for key in protos if key not in keep]:  # memory back: only a model that can be returned stays
-                del protos[key]
+            for key in [key for key in protos if key != best[0] and not passes(tried[key[0]][key[1]])]:
+                del protos[key]  # memory back: only a model that can be returned stays
         return tried[name][k]
 
     found = {"ranked": search(limits["ranked"], lambda k: measure("ranked", k), target, budget)}
